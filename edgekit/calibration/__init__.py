@@ -1,0 +1,1 @@
+"""Representative data and range methods for calibration (may import TensorFlow)."""

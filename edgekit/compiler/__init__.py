@@ -1,0 +1,1 @@
+"""edgetpu_compiler wrapper, static checker, compiled-model inspector (no TensorFlow)."""

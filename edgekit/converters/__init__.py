@@ -1,0 +1,1 @@
+"""Keras to int8 TFLite, post-processing, metadata (may import TensorFlow)."""

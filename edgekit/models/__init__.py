@@ -1,0 +1,1 @@
+"""Keras model builders, registry and weights (may import TensorFlow)."""
