@@ -1,0 +1,1 @@
+"""The runtime: interpreters, the Edge TPU delegate, adapters. Never imports TensorFlow."""

@@ -1,0 +1,75 @@
+"""Which TFLite interpreter runs models here: the one place that decides.
+
+Order: pycoral (the real one, on top of tflite-runtime), ai-edge-litert, tflite-runtime, and last
+tf.lite (TensorFlow is only ever imported here, and only when nothing lighter is installed).
+`EDGEKIT_BACKEND` forces one by name.
+"""
+
+import importlib
+import os
+from collections import namedtuple
+
+from edgekit.errors import EdgekitError
+
+Backend = namedtuple("Backend", "name version Interpreter load_delegate")
+
+ORDER = ("pycoral", "ai-edge-litert", "tflite-runtime", "tensorflow")
+
+
+def _pycoral():
+    # PyPI's `pycoral` is an unrelated project: the real one has pycoral.utils.edgetpu.make_interpreter.
+    edgetpu = importlib.import_module("pycoral.utils.edgetpu")
+    if not hasattr(edgetpu, "make_interpreter"):
+        raise ImportError("pycoral here is not Coral's pycoral")
+    tflite = importlib.import_module("tflite_runtime.interpreter")
+    return Backend("pycoral", _version("pycoral"), tflite.Interpreter, tflite.load_delegate)
+
+
+def _litert():
+    module = importlib.import_module("ai_edge_litert.interpreter")
+    return Backend("ai-edge-litert", _version("ai-edge-litert"), module.Interpreter, module.load_delegate)
+
+
+def _tflite_runtime():
+    module = importlib.import_module("tflite_runtime.interpreter")
+    return Backend("tflite-runtime", _version("tflite-runtime"), module.Interpreter, module.load_delegate)
+
+
+def _tensorflow():
+    tf = importlib.import_module("tensorflow")
+    return Backend("tensorflow", tf.__version__, tf.lite.Interpreter, tf.lite.experimental.load_delegate)
+
+
+_LOADERS = dict(zip(ORDER, (_pycoral, _litert, _tflite_runtime, _tensorflow)))
+
+
+def _version(distribution):
+    try:
+        from importlib.metadata import version
+
+        return version(distribution)
+    except Exception:  # noqa: BLE001 - a missing version is not worth failing over
+        return "unknown"
+
+
+_selected = {}
+
+
+def select_backend(name=None):
+    """The first interpreter backend that imports, or the one named (argument or EDGEKIT_BACKEND)."""
+    name = name or os.environ.get("EDGEKIT_BACKEND") or None
+    if name in _selected:
+        return _selected[name]
+    if name is not None and name not in _LOADERS:
+        raise EdgekitError(f"unknown backend '{name}': choose one of {', '.join(ORDER)}")
+    failures = []
+    for candidate in ([name] if name else ORDER):
+        try:
+            backend = _LOADERS[candidate]()
+        except Exception as e:  # noqa: BLE001 - broken installs raise all sorts (ImportError, AttributeError)
+            failures.append(f"{candidate}: {e}")
+            continue
+        _selected[name] = backend
+        return backend
+    raise EdgekitError("no TFLite interpreter could be imported (" + "; ".join(failures) +
+                       "): pip install ai-edge-litert")

@@ -1,0 +1,144 @@
+"""Open a .tflite model on the Edge TPU or the CPU: `make_interpreter` (pycoral's name) and `open_model`.
+
+A compiled model (one with `edgetpu-custom-op`) cannot run on the CPU, so without an Edge TPU we run
+its CPU twin instead: the model named in edgekit's metadata, else `X.tflite` beside `X_edgetpu.tflite`.
+"""
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from collections import namedtuple
+
+from edgekit.errors import DeviceError, EdgekitError
+from edgekit.runtime import edgetpu
+from edgekit.runtime.backends import select_backend
+from edgekit.tflite.edgetpu import min_runtime_version
+from edgekit.tflite.model import read_model
+
+# What was opened: the interpreter, the model file that actually runs, where, and through which backend.
+OpenedModel = namedtuple("OpenedModel", "interpreter model path device backend requested_path")
+
+EDGEKIT_METADATA = "edgekit"  # metadata entry (JSON) that edgekit's converter writes into its models
+
+
+def cpu_twin_path(model):
+    """Where the CPU twin of a compiled model should be (it may not exist)."""
+    folder = os.path.dirname(model.path)
+    try:
+        named = json.loads(model.metadata[EDGEKIT_METADATA].decode("utf-8")).get("cpu_model")
+    except (KeyError, ValueError, UnicodeDecodeError, AttributeError):
+        named = None
+    if named:
+        return os.path.join(folder, named)
+    stem, ext = os.path.splitext(os.path.basename(model.path))
+    if stem.endswith("_edgetpu"):
+        stem = stem[: -len("_edgetpu")]
+    return os.path.join(folder, stem + ext)
+
+
+def _is_float_model(model):
+    return any(t.type in ("FLOAT32", "FLOAT16") and not t.is_constant for t in model.main.tensors)
+
+
+def _notice(message):
+    print(f"edgekit: {message}", file=sys.stderr)
+
+
+def open_model(path, device="auto", num_threads=None, backend=None, notice=_notice):
+    """Read `path`, pick where it runs, and return an allocated interpreter as an `OpenedModel`."""
+    target = edgetpu.parse_device(device)
+    model = read_model(path)
+    backend = select_backend(backend)
+    compiled = model.is_edgetpu_compiled
+
+    if target.kind == "edgetpu" and not compiled:
+        if _is_float_model(model):
+            raise EdgekitError(f"{path}: a float model cannot run on the Edge TPU, which runs only int8/uint8 "
+                               "models compiled by edgetpu_compiler: quantize it (edgekit convert), compile "
+                               "it (edgekit compile), or use --device cpu")
+        raise EdgekitError(f"{path}: not compiled for the Edge TPU (no edgetpu-custom-op): run "
+                           f"`edgekit compile {path}` first, or use --device cpu")
+
+    if compiled and target.kind in ("edgetpu", "auto"):
+        reason = None
+        try:
+            edgetpu.check_runtime_version(path, min_runtime_version(model))
+            delegate = edgetpu.load_delegate(backend, target.option, path)
+            return OpenedModel(_interpreter(backend, model.path, num_threads, [delegate]), model, model.path,
+                               target.option or "edgetpu", backend, path)
+        except DeviceError as e:
+            if target.kind == "edgetpu":
+                raise
+            reason = getattr(e, "problem", str(e))
+        return _open_twin(model, backend, num_threads, reason, notice, path)
+    if compiled:
+        return _open_twin(model, backend, num_threads, "--device cpu was asked for", notice, path)
+    return OpenedModel(_interpreter(backend, model.path, num_threads), model, model.path, "cpu", backend, path)
+
+
+def _open_twin(model, backend, num_threads, why, notice, requested):
+    twin = cpu_twin_path(model)
+    if not os.path.isfile(twin):
+        raise EdgekitError(f"{model.path} is compiled for the Edge TPU and cannot run on the CPU ({why}), and "
+                           f"its CPU twin {twin} is missing: put the uncompiled model there, or attach an "
+                           "Edge TPU")
+    notice(f"{model.path} needs an Edge TPU ({why}); running its CPU twin {twin} instead")
+    twin_model = read_model(twin)
+    return OpenedModel(_interpreter(backend, twin, num_threads), twin_model, twin, "cpu", backend, requested)
+
+
+@contextlib.contextmanager
+def _native_info_silenced():
+    """Drop the C++ runtime's INFO lines ("Created TensorFlow Lite XNNPACK delegate for CPU.") from
+    stderr: they would break the one-line-per-problem promise. Other lines are passed on, unless the
+    block fails: then the exception carries the runtime's message and the raw lines would repeat it."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [line for line in capture.read().decode("utf-8", "replace").splitlines()
+                    if line.strip() and not line.startswith("INFO: ")]
+            if kept and not failed:
+                print("\n".join(kept), file=sys.stderr)
+
+
+def _interpreter(backend, path, num_threads, delegates=None):
+    threads = num_threads or os.cpu_count() or 1
+    try:
+        with _native_info_silenced():
+            interpreter = backend.Interpreter(model_path=path, num_threads=threads,
+                                              experimental_delegates=delegates)
+            interpreter.allocate_tensors()
+    except (RuntimeError, ValueError) as e:
+        detail = " ".join(str(e).split())
+        raise EdgekitError(f"{path}: the TFLite runtime cannot load this model ({detail}); check that it "
+                           "was written by a compatible converter and uses only builtin ops") from e
+    return interpreter
+
+
+def make_interpreter(model_path, device="auto", num_threads=None):
+    """pycoral-style: an allocated interpreter for `model_path` on `device` (see `open_model`)."""
+    return open_model(model_path, device=device, num_threads=num_threads).interpreter
+
+
+def invoke(opened):
+    """Run one inference, turning a kernel failure into a clear error naming the model."""
+    try:
+        opened.interpreter.invoke()
+    except (RuntimeError, ValueError) as e:
+        detail = " ".join(str(e).split())
+        raise EdgekitError(f"{opened.path}: inference failed ({detail})") from e
