@@ -118,6 +118,9 @@ def load_delegate(backend, device_option, model_path):
     if not library_available():
         # Checked first: a failed load_delegate also prints a stray "Exception ignored" line from LiteRT.
         raise _device_error(device_option, model_path)
+    devices = list_edge_tpus()
+    if not devices or (device_option and not _matches(device_option, devices)):
+        raise _device_error(device_option, model_path)
     options = {"device": device_option} if device_option else {}
     try:
         return backend.load_delegate(delegate_library(), options)
