@@ -1,0 +1,145 @@
+"""Read any image people have into the 8-bit RGB (or L) pixels a model wants, and resize it by name.
+
+Conversions, so results never depend on how a file happens to be stored:
+- EXIF orientation is applied (a phone photo comes out the way it is shown).
+- Transparency (RGBA, LA, palette or RGB with a transparent colour) is composited on black, the same
+  value letterbox padding uses, rather than dropped: a dropped alpha exposes whatever colour the
+  editor left under transparent pixels.
+- 16-bit images (I;16*, and mode I as Pillow reads 16-bit PNGs) are scaled to 8 bits (x / 257),
+  float images (F) clipped to 0..255, CMYK / YCbCr / palette / bilevel converted by Pillow.
+Every failure a user can fix is an `EdgekitError` naming the file.
+"""
+
+import os
+import re
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from edgekit.errors import EdgekitError
+
+# Pillow's own default; we enforce it ourselves so a change of Pillow's global cannot lift it.
+MAX_PIXELS = 89_478_485
+RESIZE_METHODS = ("tflite-bilinear", "nearest", "bilinear", "lanczos")
+_PIL_METHODS = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
+                "lanczos": Image.Resampling.LANCZOS}
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def _bomb_error(path, error):
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    pixels = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+    return EdgekitError(f"{path}: image too large ({pixels}, limit {MAX_PIXELS:,}; refused as a possible "
+                        "decompression bomb): resize it to a smaller image first")
+
+
+def _check_file(path):
+    if not os.path.exists(path):
+        raise EdgekitError(f"{path}: no such image file")
+    if os.path.isdir(path):
+        raise EdgekitError(f"{path}: is a directory, not an image file")
+    if os.path.getsize(path) == 0:
+        raise EdgekitError(f"{path}: the image file is empty (0 bytes): copy or export the image again")
+
+
+def load_image(path, mode="RGB"):
+    """Decode `path` (JPEG, PNG, BMP, anything Pillow reads) into a PIL image of `mode` ("RGB" or "L")."""
+    if mode not in ("RGB", "L"):
+        raise ValueError(f"mode must be 'RGB' or 'L', not {mode!r}")
+    path = os.fspath(path)
+    _check_file(path)
+    try:
+        # As errors, so images between 1x and 2x the limit are refused too, not merely warned about.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise Image.DecompressionBombError(f"({width * height} pixels)")
+                image.load()
+                image = ImageOps.exif_transpose(image)
+                return convert(image, mode)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise _bomb_error(path, error) from None
+    except UnidentifiedImageError:
+        raise EdgekitError(f"{path}: not an image file Pillow can read: give a JPEG, PNG or BMP image") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        # Pillow reports truncation and corrupt chunks through all of these, depending on the format.
+        raise EdgekitError(f"{path}: the image is truncated or corrupt ({error}): re-export or "
+                           "download it again") from None
+
+
+def _to_8bit(image):
+    """16-bit and float single-channel images -> L; anything else unchanged."""
+    if image.mode in _SIXTEEN_BIT:
+        pixels = np.asarray(image).astype(np.float64)
+        pixels = np.clip(pixels, 0, 65535) / 257.0
+    elif image.mode == "F":
+        pixels = np.clip(np.asarray(image, dtype=np.float64), 0, 255)
+    else:
+        return image
+    return Image.fromarray(np.round(pixels).astype(np.uint8), "L")
+
+
+def _has_alpha(image):
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+
+
+def _on_black(image):
+    """Composite onto an opaque black background (RGBA result)."""
+    rgba = image.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+    return Image.alpha_composite(background, rgba)
+
+
+def convert(image, mode="RGB"):
+    """Any PIL image -> 8-bit `mode` ("RGB" or "L") by the rules in this module's docstring."""
+    image = _to_8bit(image)
+    if _has_alpha(image):
+        image = _on_black(image)
+    if image.mode == mode:
+        return image
+    try:
+        return image.convert(mode)
+    except ValueError as error:
+        raise EdgekitError(f"cannot convert a {image.mode} image to {mode}: {error}") from None
+
+
+def tflite_bilinear(pixels, size):
+    """TFLite RESIZE_BILINEAR with half_pixel_centers=True, align_corners=False, as float32.
+
+    `pixels` is [H, W] or [H, W, C]; `size` is the output (width, height). Sample point of output
+    index i: (i + 0.5) * in / out - 0.5; its low neighbour is clamped at 0 and its high neighbour at
+    the last index, and the weights come from the distance to the clamped low one, as TFLite does.
+    """
+    pixels = np.asarray(pixels, dtype=np.float32)
+    width, height = size
+    low_y, high_y, dy = _sample_points(height, pixels.shape[0])
+    low_x, high_x, dx = _sample_points(width, pixels.shape[1])
+    extra = (None,) * (pixels.ndim - 2)  # broadcast weights over channels
+    dy = dy[(slice(None), None) + extra]
+    dx = dx[(None, slice(None)) + extra]
+    top = pixels[low_y][:, low_x] * (1 - dx) + pixels[low_y][:, high_x] * dx
+    bottom = pixels[high_y][:, low_x] * (1 - dx) + pixels[high_y][:, high_x] * dx
+    return top * (1 - dy) + bottom * dy
+
+
+def _sample_points(out_len, in_len):
+    position = (np.arange(out_len, dtype=np.float32) + 0.5) * np.float32(in_len / out_len) - 0.5
+    low = np.maximum(np.floor(position), 0).astype(np.int64)
+    high = np.minimum(np.ceil(position), in_len - 1).astype(np.int64)
+    return low, high, (position - low).astype(np.float32)
+
+
+def resize(image, size, method="tflite-bilinear"):
+    """`image` (PIL) resized to `size` (width, height) by a method of RESIZE_METHODS; a PIL image."""
+    size = (int(size[0]), int(size[1]))
+    if method == "tflite-bilinear":
+        if image.size == size:
+            return image.copy()
+        values = tflite_bilinear(np.asarray(image), size)
+        return Image.fromarray(np.clip(np.round(values), 0, 255).astype(np.uint8), image.mode)
+    if method not in _PIL_METHODS:
+        raise ValueError(f"unknown resize method {method!r}: use one of {', '.join(RESIZE_METHODS)}")
+    return image.resize(size, _PIL_METHODS[method])
