@@ -1,0 +1,131 @@
+"""Draw results on images: detection boxes with labels and scores, colour overlays for masks.
+
+Everything returns a new image; `save_image` writes through a temporary file and os.replace, so an
+interrupted run never leaves half an image where the user expects one.
+"""
+
+import os
+import tempfile
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from edgekit.errors import EdgekitError
+from edgekit.runtime.labels import label_name
+
+_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".webp": "WEBP",
+            ".tif": "TIFF", ".tiff": "TIFF", ".gif": "GIF"}
+
+
+def pascal_colormap(n=256):
+    """The PASCAL VOC palette: class id -> RGB, built from the bits of the id (uint8 [n, 3])."""
+    colormap = np.zeros((n, 3), dtype=np.int64)
+    ids = np.arange(n)
+    for shift in reversed(range(8)):
+        for channel in range(3):
+            colormap[:, channel] |= ((ids >> channel) & 1) << shift
+        ids = ids >> 3
+    return colormap.astype(np.uint8)
+
+
+def color_mask(mask):
+    """A class mask [H, W] as an RGB image in PASCAL colours (ids above 255 wrap)."""
+    mask = np.asarray(mask).astype(np.int64) % 256
+    return Image.fromarray(pascal_colormap()[mask], "RGB")
+
+
+def overlay_mask(image, mask, alpha=0.5):
+    """`image` with the mask's colours blended in at `alpha`; background (id 0) left untouched.
+
+    The mask is stretched to the image (nearest neighbour) when their sizes differ.
+    """
+    image = image.convert("RGB")
+    colors = color_mask(mask)
+    if colors.size != image.size:
+        colors = colors.resize(image.size, Image.Resampling.NEAREST)
+    blended = Image.blend(image, colors, alpha)
+    foreground = Image.fromarray((np.asarray(mask) != 0).astype(np.uint8) * 255, "L")
+    if foreground.size != image.size:
+        foreground = foreground.resize(image.size, Image.Resampling.NEAREST)
+    return Image.composite(blended, image, foreground)
+
+
+def _box_color(class_id):
+    # Skip the palette's black (id 0) so every box is visible.
+    return tuple(int(v) for v in pascal_colormap()[(int(class_id) % 255) + 1])
+
+
+def caption(obj, labels=None):
+    """The text drawn above a box: "label 0.87"."""
+    return f"{label_name(labels, obj.id)} {obj.score:.2f}"
+
+
+def draw_objects(image, objects, labels=None, width=None):
+    """A copy of `image` (RGB) with each `Object` boxed and captioned; boxes are clipped to the image."""
+    image = image.convert("RGB")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default()
+    width = width or max(1, round(min(image.size) / 200))
+    for obj in objects:
+        color = _box_color(obj.id)
+        box = _clip(obj.bbox, image.size)
+        draw.rectangle(box, outline=color, width=width)
+        text = caption(obj, labels)
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        x, y = box[0], max(0, box[1] - (bottom - top) - 2)
+        draw.rectangle((x, y, x + right - left + 2, y + bottom - top + 2), fill=color)
+        draw.text((x + 1, y + 1 - top), text, fill=(0, 0, 0) if sum(color) > 382 else (255, 255, 255), font=font)
+    return image
+
+
+def draw_classes(image, classes, labels=None):
+    """A copy of `image` (RGB) with one "label score" line per class in the top-left corner.
+
+    `classes` holds `Class` tuples (named through `labels`) or dicts with "label"/"id" and "score".
+    """
+    image = image.convert("RGB")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default()
+    y = 2
+    for c in classes:
+        if isinstance(c, dict):
+            text = f"{c.get('label') or label_name(labels, c['id'])} {c['score']:.2f}"
+        else:
+            text = f"{label_name(labels, c.id)} {c.score:.2f}"
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        draw.rectangle((2, y, 6 + right - left, y + bottom - top + 4), fill=(0, 0, 0))
+        draw.text((4, y + 2 - top), text, fill=(255, 255, 255), font=font)
+        y += bottom - top + 6
+    return image
+
+
+def _clip(bbox, size):
+    w, h = size
+    xmin, ymin = min(max(bbox.xmin, 0), w - 1), min(max(bbox.ymin, 0), h - 1)
+    xmax, ymax = min(max(bbox.xmax, xmin), w - 1), min(max(bbox.ymax, ymin), h - 1)
+    return (xmin, ymin, xmax, ymax)
+
+
+def save_image(img, path):
+    """Write `img` to `path` atomically; the format comes from the extension."""
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in _FORMATS:
+        raise EdgekitError(f"{path}: cannot tell the image format from '{ext or 'no extension'}': "
+                           f"use one of {', '.join(sorted(_FORMATS))}")
+    if _FORMATS[ext] in ("JPEG", "BMP") and img.mode not in ("RGB", "L"):
+        img = img.convert("RGB")  # these formats hold no alpha
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise EdgekitError(f"{path}: the folder {folder} does not exist")
+    fd, temp = tempfile.mkstemp(prefix=".edgekit-", suffix=ext, dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            img.save(f, format=_FORMATS[ext])
+        # mkstemp makes the file private (0600); give it what a plain open() would have.
+        os.chmod(temp, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        os.unlink(temp)
+        raise
+    return path
