@@ -55,6 +55,90 @@ def cli(debug):
     """
 
 
+DEVICE_HELP = "cpu, auto, edgetpu, usb, usb:N, pci, pci:N or :N (auto: an Edge TPU if one works, else the CPU)"
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--labels", "labels_path", type=click.Path(dir_okay=False), help="Label file (pycoral formats).")
+@click.option("--top-k", default=5, show_default=True, help="Classes to report per image.")
+@click.option("--threshold", type=float, default=None,
+              help="Lowest score to report [classification: above 0, detection 0.4].")
+@click.option("--task", type=click.Choice(["classification", "detection", "segmentation"]),
+              help="Override the task detected from the model.")
+@click.option("--resize", type=click.Choice(["bilinear", "tflite-bilinear", "nearest", "lanczos"]),
+              help="Resize method [bilinear].")
+@click.option("--threads", type=int, default=None, help="CPU threads [all cores].")
+@click.option("--save", "save_to", type=click.Path(), help="Write the annotated image (a file for one image, "
+                                                            "else a folder).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@handles_errors
+def run(model, images, device, labels_path, top_k, threshold, task, resize, threads, save_to, as_json):
+    """Classify, detect or segment IMAGES with MODEL on the Edge TPU or the CPU.
+
+    \b
+    Example:
+      edgekit run mobilenet_v2_1.0_224_quant_edgetpu.tflite cat.jpg --labels imagenet_labels.txt
+    """
+    from edgekit.runtime import commands
+
+    document = commands.run_images(model, images, device=device, labels_path=labels_path, top_k=top_k,
+                                   threshold=threshold, task=task, resize=resize, threads=threads,
+                                   save_to=save_to)
+    if as_json:
+        _emit_json(document)
+    else:
+        click.echo(commands.format_run(document))
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("-n", "--iterations", default=100, show_default=True, help="Timed runs.")
+@click.option("--warmup", default=10, show_default=True, help="Untimed runs first.")
+@click.option("--threads", type=int, default=None, help="CPU threads [all cores].")
+@click.option("--image", type=click.Path(dir_okay=False), help="Image for the pipeline timing "
+                                                                 "[a generated picture].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@handles_errors
+def bench(model, device, iterations, warmup, threads, image, as_json):
+    """Latency and FPS of MODEL: invoke alone, and the whole pipeline.
+
+    \b
+    Example:
+      edgekit bench mobilenet_v2_1.0_224_quant_edgetpu.tflite -n 200 --device usb
+    """
+    from edgekit.runtime import commands
+
+    document = commands.bench_model(model, device=device, iterations=iterations, warmup=warmup,
+                                    threads=threads, image=image)
+    if as_json:
+        _emit_json(document)
+    else:
+        click.echo(commands.format_bench(document))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@handles_errors
+def doctor(as_json):
+    """What this machine has for running models: backend, libedgetpu, Edge TPUs, and what to do next.
+
+    \b
+    Example:
+      edgekit doctor --json
+    """
+    from edgekit.runtime import commands
+
+    document = commands.doctor()
+    if as_json:
+        _emit_json(document)
+    else:
+        click.echo(commands.format_doctor(document))
+
+
 def main():
     cli(prog_name="edgekit")
 
