@@ -29,3 +29,16 @@ def to_float(source, target):
                 tensor.type = schema.TensorType.FLOAT32
                 tensor.quantization = None
     return save(model, target)
+
+
+def with_metadata(source, target, name, payload):
+    """A copy of `source` carrying one more metadata entry `name` holding `payload` (bytes)."""
+    model = load(source)
+    buffer = schema.BufferT()
+    buffer.data = list(payload)
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name = name
+    entry.buffer = len(model.buffers) - 1
+    model.metadata = (model.metadata or []) + [entry]
+    return save(model, target)

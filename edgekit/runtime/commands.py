@@ -61,7 +61,8 @@ def run_images(model, image_paths, device="auto", labels_path=None, top_k=5, thr
     opened = open_model(model, device=device, num_threads=threads)
     runner = Runner(opened, task=task, top_k=top_k, resize=resize)
     runner.threshold = DEFAULT_THRESHOLD[runner.task] if threshold is None else threshold
-    runner.labels = _load_labels(labels_path, runner)
+    if labels_path:
+        runner.labels = _load_labels(labels_path, runner)
     results = []
     for path in image_paths:
         result = runner.run_image(path)

@@ -5,7 +5,6 @@ its CPU twin instead: the model named in edgekit's metadata, else `X.tflite` bes
 """
 
 import contextlib
-import json
 import os
 import sys
 import tempfile
@@ -15,22 +14,18 @@ from edgekit.errors import DeviceError, EdgekitError
 from edgekit.runtime import edgetpu
 from edgekit.runtime.backends import select_backend
 from edgekit.tflite.edgetpu import min_runtime_version
+from edgekit.tflite.metadata import read_edgekit_metadata
 from edgekit.tflite.model import read_model
 
 # What was opened: the interpreter, the model file that actually runs, where, and through which backend.
 OpenedModel = namedtuple("OpenedModel", "interpreter model path device backend requested_path")
 
-EDGEKIT_METADATA = "edgekit"  # metadata entry (JSON) that edgekit's converter writes into its models
-
 
 def cpu_twin_path(model):
     """Where the CPU twin of a compiled model should be (it may not exist)."""
     folder = os.path.dirname(model.path)
-    try:
-        named = json.loads(model.metadata[EDGEKIT_METADATA].decode("utf-8")).get("cpu_model")
-    except (KeyError, ValueError, UnicodeDecodeError, AttributeError):
-        named = None
-    if named:
+    named = read_edgekit_metadata(model).get("cpu_model")
+    if isinstance(named, str) and named:
         return os.path.join(folder, named)
     stem, ext = os.path.splitext(os.path.basename(model.path))
     if stem.endswith("_edgetpu"):

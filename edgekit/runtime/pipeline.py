@@ -13,6 +13,7 @@ from edgekit.errors import EdgekitError
 from edgekit.runtime import images, labels
 from edgekit.runtime.adapters import classify, common, detect, segment
 from edgekit.runtime.interpreter import invoke
+from edgekit.tflite.metadata import read_edgekit_metadata
 
 TASKS = ("classification", "detection", "segmentation")
 DETECTION_OP = "TFLite_Detection_PostProcess"
@@ -49,13 +50,18 @@ class Runner:
             raise EdgekitError(f"unknown task '{task}': use {', '.join(TASKS)}")
         self.opened = opened
         self.interpreter = opened.interpreter
-        self.task = task or detect_task(opened.model)
-        self.labels = labels or {}
+        # What the converter recorded in the model fills in whatever the caller left open.
+        recorded = read_edgekit_metadata(opened.model)
+        self.task = task or (recorded.get("task") if recorded.get("task") in TASKS else None) \
+            or detect_task(opened.model)
+        self.labels = labels or dict(enumerate(recorded.get("labels") or []))
         self.top_k = top_k
         self.threshold = threshold
-        self.resize = resize or DEFAULT_RESIZE[self.task]
+        self.resize = resize or (recorded.get("resize") if recorded.get("resize") in images.RESIZE_METHODS
+                                 else None) or DEFAULT_RESIZE[self.task]
         # None: the adapters' default for the input type (raw pixels for uint8 models, as Coral's).
-        self.mean, self.std = mean, std
+        self.mean = mean if mean is not None else recorded.get("mean")
+        self.std = std if std is not None else recorded.get("std")
         self.mode = "L" if common.input_channels(self.interpreter) == 1 else "RGB"
 
     def label(self, class_id):
