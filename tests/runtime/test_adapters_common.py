@@ -35,6 +35,8 @@ def test_raw_pixels_when_quantization_is_the_normalization():
     assert common.normalize(pixels, np.uint8, 1 / 128, 128, 128, 128) is pixels
     # No mean/std given: a uint8 model gets raw pixels.
     assert common.normalize(pixels, np.uint8, 1 / 255, 0) is pixels
+    # An unquantized uint8 input (scale 0) holds real values: pixels as they are.
+    assert common.normalize(pixels, np.uint8, 0.0, 0) is pixels
     # Within pycoral's 1e-5 tolerance still raw; outside it, not.
     assert common.normalize(pixels, np.uint8, 1 / 128, 128, 128 + 5e-6, 128) is pixels
     assert common.normalize(pixels, np.uint8, 1 / 128, 128, 127, 128) is not pixels

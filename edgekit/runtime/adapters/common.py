@@ -80,6 +80,9 @@ def normalize(pixels, dtype, scale=0.0, zero_point=0, mean=None, std=None):
     A float input (scale 0) gets (pixel - mean) / std. Pure function, so it is testable on its own.
     """
     dtype = np.dtype(dtype)
+    if not scale and np.issubdtype(dtype, np.integer):
+        # An integer input without quantization (e.g. a uint8 image fed to a Cast) holds real values.
+        scale, zero_point = 1.0, 0
     if mean is None or std is None:
         default_mean, default_std = default_normalization(dtype, scale, zero_point)
         mean = default_mean if mean is None else mean
@@ -90,8 +93,6 @@ def normalize(pixels, dtype, scale=0.0, zero_point=0, mean=None, std=None):
     values = (pixels.astype(np.float32) - mean) / std
     if np.issubdtype(dtype, np.floating):
         return values.astype(dtype)
-    if not scale:
-        raise ValueError(f"a {dtype} input without quantization parameters cannot be fed pixels")
     info = np.iinfo(dtype)
     values = np.round(values / scale + zero_point)
     return np.clip(values, info.min, info.max).astype(dtype)

@@ -5,6 +5,8 @@
 
 import collections
 
+import numpy as np
+
 from edgekit.runtime.adapters import common
 
 Object = collections.namedtuple("Object", ["id", "score", "bbox"])
@@ -87,16 +89,29 @@ def _output_by_tensor(interpreter, tensor_index):
     raise ValueError(f"signature output tensor {tensor_index} is not a model output")
 
 
+def _boxes_first(interpreter):
+    """True for boxes, classes, scores, count; False for scores, boxes, count, classes.
+
+    pycoral asks whether the 4th output holds one element, which misreads scores-first models with
+    max_detections 1 (their classes hold one element too). Boxes are the one [1, N, 4] output, so
+    where they sit decides; pycoral's test remains for outputs shaped otherwise.
+    """
+    ranks = [len(common.output_details(interpreter, i)["shape"]) for i in range(2)]
+    if ranks[0] != ranks[1]:
+        return ranks[0] == 3
+    return int(np.prod(common.output_details(interpreter, 3)["shape"])) == 1
+
+
 def get_raw_outputs(interpreter):
     """(boxes [N,4] normalized ymin,xmin,ymax,xmax; class ids [N]; scores [N]; count), any layout.
 
-    Three layouts exist: named by a SignatureDef; boxes, classes, scores, count (the 4th output holds
-    one element, TF1 exports); else scores, boxes, count, classes.
+    Three layouts exist: named by a SignatureDef; boxes, classes, scores, count (TF1 exports, whose
+    4th output holds one element); else scores, boxes, count, classes.
     """
     named = _signature_outputs(interpreter)
     if named is not None:
         count, scores, classes, boxes = (_output_by_tensor(interpreter, named[n]) for n in _SIGNATURE_OUTPUTS)
-    elif common.output_tensor(interpreter, 3).size == 1:
+    elif _boxes_first(interpreter):
         boxes, classes, scores, count = (common.output_tensor(interpreter, i) for i in range(4))
     else:
         scores, boxes, count, classes = (common.output_tensor(interpreter, i) for i in range(4))
