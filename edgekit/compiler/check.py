@@ -1,0 +1,201 @@
+"""Predict, op by op, what edgetpu_compiler 16 will do with a model, without running it.
+
+Every fact comes from `rules`; this module only applies them: first each op on its own merits, then the
+data-flow partition rule (one Edge TPU region: an op maps when it is supported and every tensor it reads
+comes from a mapped op, a graph input, a variable or a constant; a failure cuts everything downstream).
+CPU ops fed only by graph inputs (a QUANTIZE of a float input) stay in front of the region and cut nothing.
+"""
+
+from collections import Counter, namedtuple
+
+from edgekit.compiler import rules
+from edgekit.errors import EdgekitError
+from edgekit.tflite.model import read_model
+
+OpVerdict = namedtuple("OpVerdict", "index op version status reason detail")   # status: "tpu" | "cpu"
+Fatal = namedtuple("Fatal", "message compiler_says fix")
+Prediction = namedtuple("Prediction", "path ops cut fatal float_ops parameter_bytes cached_bytes "
+                                      "streamed_bytes fixes min_runtime multiple_subgraphs")
+
+
+class UnusableModelError(EdgekitError):
+    """The compiler would reject the model as a whole (or it is not a CPU model at all)."""
+
+    exit_code = 2
+
+
+def check_file(path, min_runtime=rules.DEFAULT_RUNTIME, multiple_subgraphs=False):
+    """Read and predict; raise UnusableModelError (one line: what, which file, what to do) when fatal."""
+    model = read_model(path)
+    if model.is_edgetpu_compiled:
+        raise UnusableModelError(f"{path}: already compiled for the Edge TPU (it has edgetpu-custom-op); "
+                                 f"run `edgekit inspect {path}`, or check the CPU model it came from")
+    prediction = predict(model, min_runtime, multiple_subgraphs)
+    if prediction.fatal:
+        raise UnusableModelError(f"{path}: {prediction.fatal.message}; {prediction.fatal.fix}")
+    return prediction
+
+
+def predict(model, min_runtime=rules.DEFAULT_RUNTIME, multiple_subgraphs=False):
+    graph = model.main
+    fatal = fatal_problem(model)
+    verdicts, cut = partition(graph, min_runtime, multiple_subgraphs)
+    float_ops = [v for v in verdicts if v.reason == rules.DATA_TYPE and "float" in v.detail]
+    if fatal is None and float_ops and not any(t.type in rules.EIGHT_BIT for t in graph.tensors):
+        names = _counted(v.op for v in float_ops)
+        fatal = Fatal(f"model not quantized: {len(float_ops)} ops work on float ({names})", None, QUANTIZE_FIX)
+    total, cached, streamed = parameter_split(graph, verdicts)
+    prediction = Prediction(path=model.path, ops=verdicts, cut=cut, fatal=fatal, float_ops=float_ops,
+                            parameter_bytes=total, cached_bytes=cached, streamed_bytes=streamed, fixes=[],
+                            min_runtime=min_runtime, multiple_subgraphs=multiple_subgraphs)
+    return prediction._replace(fixes=fixes(graph, prediction))
+
+
+QUANTIZE_FIX = ("convert with full-integer quantization (optimizations=[tf.lite.Optimize.DEFAULT], a "
+                "representative_dataset, supported_ops=[tf.lite.OpsSet.TFLITE_BUILTINS_INT8], "
+                "inference_input_type/inference_output_type=tf.uint8)")
+
+
+def fatal_problem(model):
+    """Problems that stop the whole compile: unparseable op versions, dynamic shapes."""
+    for op in model.operators():
+        if op.is_custom:
+            continue
+        newest = rules.max_version(op.name)
+        if op.version > newest:
+            known = f"up to version {newest}" if newest else "not at all"
+            return Fatal(f"op {op.index} {op.name} is version {op.version}, but compiler 16 knows it {known}",
+                         f"Didn't find op for builtin opcode '{op.name}' version '{op.version}' ... "
+                         f"{rules.FATAL_PARSE}",
+                         "re-convert with TensorFlow 2.5 (or avoid the feature that needs the newer version)")
+    for t in model.main.tensors:
+        if t.is_dynamic:
+            return Fatal(f"tensor '{t.name}' has a dynamic shape {list(t.shape_signature)}",
+                         rules.FATAL_DYNAMIC,
+                         "fix the batch to 1: convert from a model with a static input shape like [1, H, W, 3]")
+    return None
+
+
+def judge(graph, op, runtime):
+    """An op on its own merits: None when it can map, else a rules.Problem."""
+    rule = None if op.is_custom else rules.SUPPORTED.get(op.name)
+    if rule is None:
+        hint = rules.ALTERNATIVES.get(op.name)
+        return rules.Problem(rules.NOT_SUPPORTED, hint or f"{op.name} has no Edge TPU implementation")
+    if rule.runtime > runtime:
+        return rules.Problem(rules.NOT_SUPPORTED, f"needs Edge TPU runtime {rule.runtime} (-m {rule.runtime})")
+    problem = data_type_problem(graph, op) or rank_problem(graph, op)
+    for limit in rule.limits:
+        problem = problem or limit(graph, op, runtime)
+    return problem
+
+
+def data_type_problem(graph, op):
+    wide = rules.WIDE_STATE_OPS.get(op.name, ())
+    # QUANTIZE exists to take other types in; its own rule decides about its input.
+    reads = op.inputs[1:] if op.name == "QUANTIZE" else op.inputs
+    for i in [i for i in reads + op.outputs if i >= 0]:
+        t = graph.tensors[i]
+        allowed = rules.EIGHT_BIT + (("INT32",) if t.is_constant else wide)
+        if t.type not in allowed:
+            what = "float" if t.type.startswith(("FLOAT", "BFLOAT")) else t.type.lower()
+            return rules.Problem(rules.DATA_TYPE, f"tensor '{t.name}' is {what} ({t.type}), not 8-bit")
+    return None
+
+
+def rank_problem(graph, op):
+    for t in rules.activations(graph, op):
+        if any(d > 1 for d in t.shape[:-3]):
+            return rules.Problem(rules.RANK, f"tensor '{t.name}' {list(t.shape)} has more than 3 dimensions > 1")
+    return None
+
+
+def partition(graph, runtime, multiple_subgraphs):
+    """Apply the data-flow rule. Returns (verdicts in execution order, the verdict of the op that cut)."""
+    producer = graph.producers()
+    front, mapped, verdicts, cut = set(), set(), [], None
+    for op in graph.operators:
+        problem = judge(graph, op, runtime)
+        reads = [i for i in op.inputs if i >= 0 and not graph.tensors[i].is_constant and i in producer]
+        if problem is not None:
+            verdict = OpVerdict(op.index, op.name, op.version, "cpu", problem.status, problem.detail)
+            if all(i in front for i in reads):
+                front.update(op.outputs)        # still ahead of the Edge TPU region
+            elif cut is None:
+                cut = verdict
+        elif multiple_subgraphs or all(i in mapped or i in front for i in reads):
+            verdict = OpVerdict(op.index, op.name, op.version, "tpu", rules.MAPPED, "")
+            mapped.update(op.outputs)
+        else:
+            first = cut.index if cut else "?"
+            verdict = OpVerdict(op.index, op.name, op.version, "cpu", rules.MORE_THAN_ONE_SUBGRAPH,
+                                f"downstream of op {first}, which runs on the CPU")
+        verdicts.append(verdict)
+    return verdicts, cut
+
+
+def parameter_split(graph, verdicts):
+    """(parameter bytes of mapped ops, predicted cached on chip, predicted streamed), each constant once."""
+    tensors = {i for v in verdicts if v.status == "tpu" for i in graph.operators[v.index].inputs
+               if i >= 0 and graph.tensors[i].is_constant}
+    total = sum(len(graph.tensors[i].data) for i in tensors)
+    cached = min(total, rules.ON_CHIP_CACHE_BYTES)
+    return total, cached, total - cached
+
+
+def fixes(graph, p):
+    """Advice for the common cases, most useful first."""
+    advice = []
+    if p.float_ops:
+        advice.append(f"{len(p.float_ops)} ops work on float ({_counted(v.op for v in p.float_ops)}): "
+                      + QUANTIZE_FIX)
+    front_quantize = [v for v in p.ops if v.op == "QUANTIZE" and v.status == "cpu" and v.reason == rules.UNSPECIFIED]
+    if front_quantize:
+        advice.append("the input QUANTIZE runs on the CPU: convert with inference_input_type=tf.uint8 to drop it")
+    if p.cut is not None:
+        op = graph.operators[p.cut.index]
+        feeding = [graph.tensors[i].name for i in op.inputs if i >= 0 and not graph.tensors[i].is_constant]
+        advice.append(f"op {p.cut.index} {p.cut.op} cuts the graph ({p.cut.detail}); "
+                      + (rules.ALTERNATIVES.get(p.cut.op, "") + "; " if p.cut.op in rules.ALTERNATIVES else "")
+                      + f"to end the Edge TPU part there on purpose (e.g. before post-processing) compile with "
+                      f"--intermediate {','.join(feeding)}")
+        later = sum(v.reason == rules.MORE_THAN_ONE_SUBGRAPH for v in p.ops)
+        if later:
+            advice.append(f"{later} supported ops after the cut run on the CPU; compiling with multiple "
+                          "subgraphs (-a, experimental, often slower) can map them")
+    if any(v.op.startswith("RESIZE") and "align_corners" in v.detail for v in p.ops):
+        advice.append("resize with align_corners=False and a whole-number scale factor to keep it on the Edge TPU")
+    if any(v.reason == rules.RANK for v in p.ops):
+        advice.append("keep the batch dimension 1 and at most 3 dimensions larger than 1 in every tensor")
+    needs = [int(v.detail.split()[4]) for v in p.ops if v.detail.startswith("needs Edge TPU runtime")]
+    if needs:
+        advice.append(f"raise --min-runtime to {max(needs)} (devices then need that libedgetpu or newer)")
+    if p.streamed_bytes:
+        advice.append(f"{_mib(p.streamed_bytes)} of parameters do not fit the ~6.9 MiB on-chip cache and stream "
+                      "over USB/PCIe on every inference: use a smaller model, or --segments N over N Edge TPUs")
+    return advice
+
+
+def summary(p):
+    tpu = sum(v.status == "tpu" for v in p.ops)
+    return {"model": p.path, "ops": len(p.ops), "tpu": tpu, "cpu": len(p.ops) - tpu,
+            "cpu_ops": dict(Counter(v.op for v in p.ops if v.status == "cpu")),
+            "edgetpu_subgraphs": (1 if tpu else 0) if not p.multiple_subgraphs else None,
+            "cut": p.cut._asdict() if p.cut else None,
+            "float_ops": [v.index for v in p.float_ops], "min_runtime": p.min_runtime,
+            "parameter_bytes": p.parameter_bytes, "cached_bytes": p.cached_bytes,
+            "streamed_bytes": p.streamed_bytes, "fatal": p.fatal._asdict() if p.fatal else None}
+
+
+def to_document(p):
+    return {"ops": [{"index": v.index, "op": v.op, "version": v.version, "status": v.status,
+                     "reason": v.reason, "detail": v.detail} for v in p.ops],
+            "summary": summary(p), "fixes": p.fixes}
+
+
+def _counted(names):
+    return ", ".join(f"{n} x{c}" if c > 1 else n for n, c in Counter(names).items())
+
+
+def _mib(n):
+    return f"{n / 1024 / 1024:.2f} MiB"
