@@ -74,7 +74,8 @@ def draw_objects(image, objects, labels=None, width=None):
         left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
         x, y = box[0], max(0, box[1] - (bottom - top) - 2)
         draw.rectangle((x, y, x + right - left + 2, y + bottom - top + 2), fill=color)
-        draw.text((x + 1, y + 1 - top), text, fill=(0, 0, 0) if sum(color) > 382 else (255, 255, 255), font=font)
+        ink = (0, 0, 0) if sum(color) > 382 else (255, 255, 255)  # readable on light and dark boxes
+        draw.text((x + 1, y + 1 - top), text, fill=ink, font=font)
     return image
 
 

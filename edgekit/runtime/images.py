@@ -12,6 +12,7 @@ Every failure a user can fix is an `EdgekitError` naming the file.
 
 import os
 import re
+import struct
 import warnings
 
 import numpy as np
@@ -52,22 +53,32 @@ def load_image(path, mode="RGB"):
     try:
         # As errors, so images between 1x and 2x the limit are refused too, not merely warned about.
         with warnings.catch_warnings():
+            # Pillow warns about corrupt EXIF and such; the picture is still usable, so stay quiet.
+            warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 width, height = image.size
                 if width * height > MAX_PIXELS:
                     raise Image.DecompressionBombError(f"({width * height} pixels)")
                 image.load()
-                image = ImageOps.exif_transpose(image)
-                return convert(image, mode)
+                return convert(_upright(image), mode)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise _bomb_error(path, error) from None
     except UnidentifiedImageError:
-        raise EdgekitError(f"{path}: not an image file Pillow can read: give a JPEG, PNG or BMP image") from None
+        raise EdgekitError(f"{path}: not an image file Pillow can read: give a JPEG, PNG or BMP "
+                           "image") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         # Pillow reports truncation and corrupt chunks through all of these, depending on the format.
         raise EdgekitError(f"{path}: the image is truncated or corrupt ({error}): re-export or "
                            "download it again") from None
+
+
+def _upright(image):
+    """The image as displayed (EXIF orientation applied); as stored when its EXIF cannot be read."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError, KeyError, TypeError, struct.error):
+        return image
 
 
 def _to_8bit(image):

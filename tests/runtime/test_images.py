@@ -2,6 +2,7 @@
 
 import io
 import struct
+import warnings
 import zlib
 
 import numpy as np
@@ -106,6 +107,15 @@ def test_exif_orientation_is_applied(tmp_path):
     assert shown.size == (20, 40)
     top, bottom = np.asarray(shown)[5, 10].astype(int), np.asarray(shown)[35, 10].astype(int)
     assert top[0] > 200 and top[2] < 50 and bottom[2] > 200 and bottom[0] < 50
+
+
+def test_corrupt_exif_loads_as_stored_without_warnings(tmp_path):
+    path = tmp_path / "badexif.jpg"
+    # An EXIF block cut off inside its orientation entry.
+    Image.new("RGB", (8, 4)).save(path, exif=b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x05\x01\x12\x00\x03")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert images.load_image(path).size == (8, 4)
 
 
 # --- what fails, and how ----------------------------------------------------------------------
