@@ -81,14 +81,20 @@ def test_letterbox_keeps_aspect_and_pads_bottom_right(mobilenet, coral):
         calls.append(size)
         return images.resize(cat, size, "tflite-bilinear")
 
-    canvas, scale = common.set_resized_input(mobilenet, cat.size, resize)
-    assert scale == (0.25, 0.25) and calls == [(128, 85)]
+    resized, scale = common.set_resized_input(mobilenet, cat.size, resize)
+    assert scale == (0.25, 0.25) and calls == [(128, 85)] and resized.size == (128, 85)  # as pycoral
     tensor = common.input_tensor(mobilenet)
     assert tensor[85:].max() == 0 and tensor[:85].max() > 0   # padding rows are zeros
     assert np.array_equal(tensor[:85], np.asarray(resize((128, 85))))
     # Tall images pad on the right instead.
-    canvas, scale = common.letterbox((100, 400), (128, 128), lambda s: np.full((s[1], s[0], 3), 9, np.uint8))
+    def fill(value, channels=3):
+        return lambda s: np.full((s[1], s[0], channels)[: 2 + (channels > 0)], value, np.uint8)
+
+    canvas, _, scale = common.letterbox((100, 400), (128, 128), fill(9))
     assert scale == 0.32 and canvas[:, 32:].max() == 0 and canvas[:, :32].min() == 9
+    # Models without a channel axis get a 2-D canvas.
+    canvas, _, _ = common.letterbox((56, 28), (28, 28), fill(7, 0), 0)
+    assert canvas.shape == (28, 28) and canvas[:14].min() == 7 and canvas[14:].max() == 0
 
 
 def test_output_tensor_dequantizes(mobilenet, coral):

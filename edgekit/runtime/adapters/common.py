@@ -5,6 +5,8 @@ tflite-runtime's or TensorFlow's), so the adapters never care which backend open
 Dequantization lives in exactly one place: `output_tensor`.
 """
 
+import collections
+
 import numpy as np
 
 # pycoral's tolerance for "the model's quantization already is the normalization".
@@ -114,32 +116,37 @@ def letterbox_size(image_size, target_size):
     return max(1, int(w * scale)), max(1, int(h * scale)), scale
 
 
+Letterboxed = collections.namedtuple("Letterboxed", ["canvas", "resized", "scale"])
+"""A letterboxed image: the full uint8 canvas, what `resize` returned, and the scale applied."""
+
+
 def letterbox(image_size, target_size, resize, channels=3):
     """Resize into a zero canvas of `target_size`, top-left aligned (padding bottom/right).
 
-    `resize((w, h))` returns the image at that size as anything numpy can read.
-    Returns (canvas as uint8 [H, W, C] or [H, W] when channels is 0, scale).
+    `resize((w, h))` returns the image at that size as anything numpy can read. The canvas is
+    uint8 [H, W, C], or [H, W] when channels is 0. Returns a `Letterboxed`.
     """
     width, height = target_size
     w, h, scale = letterbox_size(image_size, target_size)
-    resized = np.asarray(resize((w, h)), dtype=np.uint8)
+    resized = resize((w, h))
     shape = (height, width, channels) if channels else (height, width)
     canvas = np.zeros(shape, dtype=np.uint8)
-    canvas[:h, :w] = np.reshape(resized, canvas[:h, :w].shape)
-    return canvas, scale
+    canvas[:h, :w] = np.reshape(np.asarray(resized, dtype=np.uint8), canvas[:h, :w].shape)
+    return Letterboxed(canvas, resized, scale)
 
 
 def set_resized_input(interpreter, size, resize, mean=None, std=None):
     """pycoral's set_resized_input: letterbox the image of `size` (w, h) into the input.
 
     Padding is pixel value 0 (black), normalized like the image, so in the raw case it is pycoral's
-    zero fill. Returns (the letterboxed pixels, (scale, scale)); pass the scale to detect.get_objects.
+    zero fill. Returns, as pycoral does, (what `resize` returned, (scale, scale)); pass the scale
+    to detect.get_objects.
     """
     shape = input_details(interpreter, "shape")
     channels = int(shape[3]) if len(shape) == 4 else 0
-    canvas, scale = letterbox(size, input_size(interpreter), resize, channels)
-    set_normalized_input(interpreter, canvas, mean, std)
-    return canvas, (scale, scale)
+    boxed = letterbox(size, input_size(interpreter), resize, channels)
+    set_normalized_input(interpreter, boxed.canvas, mean, std)
+    return boxed.resized, (boxed.scale, boxed.scale)
 
 
 def dequantize(values, scale, zero_point):
