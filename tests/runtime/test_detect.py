@@ -90,6 +90,13 @@ def test_score_threshold_and_count(tmp_path):
     assert detect.get_objects(single) == EXPECTED[:1]
 
 
+def test_a_classifier_is_not_read_as_a_detector(coral):
+    interpreter = Interpreter(model_path=str(coral("mobilenet_v1_0.25_128_quant.tflite")), num_threads=1)
+    interpreter.allocate_tensors()
+    with pytest.raises(ValueError, match="not a detection model: 1 output"):
+        detect.get_objects(interpreter)
+
+
 def test_size_encodings_use_the_exponential(tmp_path):
     # th = 5 ln 2 with h_scale 5 doubles the anchor height: box (0.8 +- 0.2) high, x unchanged.
     path = build_detection_model(tmp_path / "grow.tflite", [[0.8, 0.2, 0.2, 0.2]],

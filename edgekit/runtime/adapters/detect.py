@@ -109,6 +109,10 @@ def get_raw_outputs(interpreter):
     4th output holds one element); else scores, boxes, count, classes.
     """
     named = _signature_outputs(interpreter)
+    outputs = len(interpreter.get_output_details())
+    if named is None and outputs < 4:
+        raise ValueError(f"not a detection model: {outputs} output(s), where TFLite_Detection_PostProcess "
+                         "gives 4 (boxes, classes, scores, count)")
     if named is not None:
         count, scores, classes, boxes = (_output_by_tensor(interpreter, named[n]) for n in _SIGNATURE_OUTPUTS)
     elif _boxes_first(interpreter):
