@@ -51,10 +51,10 @@ def load_image(path, mode="RGB"):
     path = os.fspath(path)
     _check_file(path)
     try:
-        # As errors, so images between 1x and 2x the limit are refused too, not merely warned about.
         with warnings.catch_warnings():
             # Pillow warns about corrupt EXIF and such; the picture is still usable, so stay quiet.
             warnings.simplefilter("ignore", UserWarning)
+            # As errors, so images between 1x and 2x the limit are refused too, not merely warned about.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 width, height = image.size
@@ -67,9 +67,14 @@ def load_image(path, mode="RGB"):
     except UnidentifiedImageError:
         raise EdgekitError(f"{path}: not an image file Pillow can read: give a JPEG, PNG or BMP "
                            "image") from None
+    except PermissionError:
+        raise EdgekitError(f"{path}: permission denied: make the image readable") from None
+    except EdgekitError as error:  # from convert(), which does not know the file
+        raise EdgekitError(f"{path}: {error}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         # Pillow reports truncation and corrupt chunks through all of these, depending on the format.
-        raise EdgekitError(f"{path}: the image is truncated or corrupt ({error}): re-export or "
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise EdgekitError(f"{path}: the image is truncated or corrupt ({detail}): re-export or "
                            "download it again") from None
 
 
@@ -94,7 +99,7 @@ def _to_8bit(image):
 
 
 def _has_alpha(image):
-    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+    return image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
 
 
 def _on_black(image):
@@ -107,12 +112,18 @@ def _on_black(image):
 def convert(image, mode="RGB"):
     """Any PIL image -> 8-bit `mode` ("RGB" or "L") by the rules in this module's docstring."""
     image = _to_8bit(image)
+    if image.mode in ("RGBa", "La"):
+        # Premultiplied alpha: the colour bands already are the image composited on black.
+        bands = image.split()[:-1]
+        image = Image.merge("RGB" if len(bands) == 3 else "L", bands)
     if _has_alpha(image):
         image = _on_black(image)
     if image.mode == mode:
         return image
+    direct = image.mode in ("RGB", "L", "1", "P", "CMYK", "YCbCr")
     try:
-        return image.convert(mode)
+        # Other modes (LAB, HSV, ...) go through RGB: Pillow has no direct route from some of them to L.
+        return image.convert(mode) if direct else image.convert("RGB").convert(mode)
     except ValueError as error:
         raise EdgekitError(f"cannot convert a {image.mode} image to {mode}: {error}") from None
 

@@ -118,6 +118,19 @@ def test_corrupt_exif_loads_as_stored_without_warnings(tmp_path):
         assert images.load_image(path).size == (8, 4)
 
 
+@pytest.mark.parametrize("mode", ["1", "L", "P", "RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV", "I", "F",
+                                  "I;16", "I;16B", "LA", "PA", "RGBX", "RGBa", "La"])
+def test_every_pillow_mode_converts(mode):
+    image = Image.new(mode, (3, 2))
+    assert images.convert(image, "RGB").mode == "RGB"
+    assert images.convert(image, "L").mode == "L"
+
+
+def test_premultiplied_alpha_keeps_its_colour():
+    premultiplied = Image.new("RGBa", (1, 1), (100, 50, 25, 128))
+    assert images.convert(premultiplied).getpixel((0, 0)) == (100, 50, 25)
+
+
 # --- what fails, and how ----------------------------------------------------------------------
 
 def test_decompression_bomb_20000_square(tmp_path):
