@@ -139,6 +139,14 @@ def doctor(as_json):
         click.echo(commands.format_doctor(document))
 
 
+# The compiler commands live in their own module; registered here so `edgekit --help` lists them.
+from edgekit.compiler.commands import check, compile_cmd, inspect_cmd  # noqa: E402
+
+cli.add_command(check)
+cli.add_command(inspect_cmd)
+cli.add_command(compile_cmd)
+
+
 def main():
     cli(prog_name="edgekit")
 

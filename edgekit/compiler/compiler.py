@@ -1,0 +1,177 @@
+"""Run edgetpu_compiler when it is installed, and say what to do when it is not.
+
+The compiler is a closed x86-64 Linux binary from Coral's apt repository. We find it (EDGETPU_COMPILER, then
+PATH), build its command line, run it with a time limit into a private folder inside --out-dir, and only then
+move the finished files into place, so a failed or interrupted compile leaves nothing half-written.
+"""
+
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from collections import namedtuple
+from pathlib import Path
+
+from edgekit.compiler import check, report as report_mod, rules
+from edgekit.errors import EdgekitError
+
+Options = namedtuple("Options", "out_dir min_runtime segments search_delegate step intermediate timeout "
+                                "multiple_subgraphs")
+DEFAULT_OPTIONS = Options(out_dir=".", min_runtime=None, segments=None, search_delegate=False, step=None,
+                          intermediate=(), timeout=180, multiple_subgraphs=False)
+CompileResult = namedtuple("CompileResult", "command returncode report outputs predictions disagreements "
+                                            "stdout")
+
+GET_IT = ("install Coral's `edgetpu-compiler` package (x86-64 Linux: add https://packages.cloud.google.com/apt "
+          "'coral-edgetpu-stable' to apt, then `sudo apt-get install edgetpu-compiler`), or run it in an "
+          "x86-64 Linux container (e.g. `docker run --platform linux/amd64 debian:bookworm` with that package) "
+          "and set EDGETPU_COMPILER to a script that calls it")
+# Seconds we wait beyond the compiler's own timer before we stop it ourselves.
+GRACE_SECONDS = 30
+
+
+class CompilerMissingError(EdgekitError):
+    exit_code = 3
+
+
+class CompileFailedError(EdgekitError):
+    exit_code = 1
+
+    def __init__(self, message, result=None):
+        super().__init__(message)
+        self.result = result
+
+
+def find_compiler(environ=None):
+    """Path of edgetpu_compiler (EDGETPU_COMPILER wins over PATH), or None."""
+    environ = os.environ if environ is None else environ
+    chosen = environ.get("EDGETPU_COMPILER")
+    if chosen:
+        path = shutil.which(chosen, path=environ.get("PATH"))
+        if path is None:
+            raise CompilerMissingError(f"EDGETPU_COMPILER={chosen} is not an executable file; point it at "
+                                       "edgetpu_compiler or unset it")
+        return path
+    return shutil.which("edgetpu_compiler", path=environ.get("PATH"))
+
+
+def missing_message(machine=None, system=None):
+    """One line: why there is no compiler here and where to get it."""
+    machine, system = machine or platform.machine(), system or platform.system()
+    if machine.lower() not in ("x86_64", "amd64") or system != "Linux":
+        return (f"edgetpu_compiler runs only on x86-64 Linux and this host is {system} {machine}; "
+                f"compile on an x86-64 Linux machine or container, or {GET_IT}")
+    return f"edgetpu_compiler was not found on PATH or in EDGETPU_COMPILER; {GET_IT}"
+
+
+def build_command(compiler, models, out_dir, options):
+    """The compiler's argv for these options (long flags, as documented for compiler 16)."""
+    cmd = [compiler, "--out_dir", str(out_dir), "--show_operations"]
+    if options.min_runtime is not None:
+        cmd += ["--min_runtime_version", str(options.min_runtime)]
+    if options.segments:
+        cmd += ["--num_segments", str(options.segments)]
+    if options.intermediate:
+        cmd += ["--intermediate_tensors", ",".join(options.intermediate)]
+    if options.multiple_subgraphs:
+        cmd += ["--enable_multiple_subgraphs"]
+    if options.search_delegate:
+        cmd += ["--search_delegate"]
+        if options.step:
+            cmd += ["--delegate_search_step", str(options.step)]
+    if options.timeout:
+        cmd += ["--timeout_sec", str(options.timeout)]
+    return cmd + [str(m) for m in models]
+
+
+def validate(models):
+    """Read every model first: a bad file is a one-line error before the compiler ever runs."""
+    names = [Path(m).name for m in models]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate:
+        raise EdgekitError(f"{duplicate}: given twice (or two models share the name); the outputs would "
+                           "overwrite each other, so rename one")
+    runtime = rules.DEFAULT_RUNTIME
+    return {str(m): check.predict(_readable_cpu_model(m), runtime) for m in models}
+
+
+def _readable_cpu_model(path):
+    from edgekit.tflite.model import read_model
+
+    model = read_model(path)
+    if model.is_edgetpu_compiled:
+        raise check.UnusableModelError(f"{path}: already compiled for the Edge TPU (it has edgetpu-custom-op); "
+                                       "compile the CPU model it came from")
+    return model
+
+
+def writable_dir(out_dir):
+    """Create out_dir when needed and prove we can write into it; a one-line error otherwise."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".edgekit-probe-"):
+            pass
+    except OSError as e:
+        raise EdgekitError(f"{out_dir}: cannot write the compiled model there ({e.strerror or e}); "
+                           "choose another --out-dir") from None
+    return out
+
+
+def compile_models(models, options=DEFAULT_OPTIONS, environ=None):
+    """Compile MODELS together. Raises CompilerMissingError, CompileFailedError or input errors."""
+    predictions = validate(models)
+    out = writable_dir(options.out_dir)
+    compiler = find_compiler(environ)
+    if compiler is None:
+        raise CompilerMissingError(missing_message())
+    with tempfile.TemporaryDirectory(dir=out, prefix=".edgekit-compile-") as work:
+        cmd = build_command(compiler, [os.path.abspath(m) for m in models], work, options)
+        limit = (options.timeout or 180) + GRACE_SECONDS
+        try:
+            run = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=limit,
+                                 env=None if environ is None else dict(environ))
+        except subprocess.TimeoutExpired:
+            raise CompileFailedError(f"edgetpu_compiler did not finish within {limit} s; raise --timeout or "
+                                     "retry with --search-delegate") from None
+        except OSError as e:
+            raise CompilerMissingError(f"{compiler}: cannot be run ({e.strerror}); {GET_IT}") from None
+        parsed = report_mod.parse_output(run.stdout + "\n" + run.stderr)
+        for log in sorted(Path(work).glob("*.log")):
+            parsed = report_mod.merge_log(parsed, log.read_text(errors="replace"))
+        produced = sorted(p for p in Path(work).iterdir() if p.suffix == ".tflite")
+        disagreements = _disagreements(parsed, predictions)
+        result = CompileResult(cmd, run.returncode, parsed, [], predictions, disagreements, run.stdout)
+        if run.returncode != 0 or parsed.fatal or not produced:
+            raise CompileFailedError(failure_message(models, parsed, run.returncode), result)
+        outputs = [_move(p, out) for p in sorted(Path(work).iterdir()) if p.is_file()]
+    return result._replace(outputs=[str(p) for p in outputs if p.suffix == ".tflite"])
+
+
+def _move(path, out):
+    # os.replace within one filesystem is atomic: readers see the old file or the whole new one.
+    target = out / path.name
+    os.replace(path, target)
+    return target
+
+
+def _disagreements(parsed, predictions):
+    found = {}
+    for model in parsed.models:
+        for path, prediction in predictions.items():
+            if model.input_model and Path(model.input_model).name == Path(path).name and model.rows:
+                found[path] = report_mod.compare(model.rows, prediction)
+    return found
+
+
+def failure_message(models, parsed, returncode):
+    names = ", ".join(str(m) for m in models)
+    if parsed.fatal:
+        detail = next((e[len("ERROR: "):] for e in parsed.errors if "Didn't find op" in e), "")
+        reason = parsed.fatal.message + (f" ({detail.split('. ')[0]})" if detail else "")
+        return f"{names}: edgetpu_compiler failed: {reason}; {parsed.fatal.fix}"
+    if parsed.errors:
+        return f"{names}: edgetpu_compiler failed: {parsed.errors[0]}; {report_mod.GENERIC_FIX}"
+    return (f"{names}: edgetpu_compiler failed (exit status {returncode}) without a reason; "
+            f"{report_mod.GENERIC_FIX}")
