@@ -17,8 +17,10 @@ from edgekit.tflite.metadata import read_edgekit_metadata
 
 TASKS = ("classification", "detection", "segmentation")
 DETECTION_OP = "TFLite_Detection_PostProcess"
-# How each task resizes by default: classifiers were trained on plain resizes, detectors keep the aspect.
-DEFAULT_RESIZE = {"classification": "bilinear", "detection": "bilinear", "segmentation": "bilinear"}
+# How each task resizes by default (models' metadata or --resize override it): TFLite's own half-pixel
+# bilinear for classifiers (Coral's expectations hold with it, not with Pillow's bilinear), Pillow's
+# LANCZOS for segmentation as pycoral's example and test use, Pillow's bilinear inside the letterbox.
+DEFAULT_RESIZE = {"classification": "tflite-bilinear", "detection": "bilinear", "segmentation": "lanczos"}
 
 Timings = namedtuple("Timings", "decode preprocess invoke postprocess total")
 
