@@ -144,9 +144,13 @@ def compile_models(models, options=DEFAULT_OPTIONS, environ=None):
         disagreements = _disagreements(parsed, predictions)
         result = CompileResult(cmd, run.returncode, parsed, [], predictions, disagreements, run.stdout)
         if run.returncode != 0 or parsed.fatal or not produced:
-            raise CompileFailedError(failure_message(models, parsed, run.returncode), result)
+            raise CompileFailedError(failure_message(models, parsed, run.returncode, run.stderr), result)
         outputs = [_move(p, out) for p in sorted(Path(work).iterdir()) if p.is_file()]
-    return result._replace(outputs=[str(p) for p in outputs if p.suffix == ".tflite"])
+    # The compiler named files in our private folder; report where they are now.
+    models = [m._replace(output_model=str(out / Path(m.output_model).name)) if m.output_model else m
+              for m in parsed.models]
+    return result._replace(outputs=[str(p) for p in outputs if p.suffix == ".tflite"],
+                           report=parsed._replace(models=models))
 
 
 def _move(path, out):
@@ -165,7 +169,7 @@ def _disagreements(parsed, predictions):
     return found
 
 
-def failure_message(models, parsed, returncode):
+def failure_message(models, parsed, returncode, stderr=""):
     names = ", ".join(str(m) for m in models)
     if parsed.fatal:
         detail = next((e[len("ERROR: "):] for e in parsed.errors if "Didn't find op" in e), "")
@@ -173,5 +177,6 @@ def failure_message(models, parsed, returncode):
         return f"{names}: edgetpu_compiler failed: {reason}; {parsed.fatal.fix}"
     if parsed.errors:
         return f"{names}: edgetpu_compiler failed: {parsed.errors[0]}; {report_mod.GENERIC_FIX}"
-    return (f"{names}: edgetpu_compiler failed (exit status {returncode}) without a reason; "
-            f"{report_mod.GENERIC_FIX}")
+    said = next((line.strip() for line in reversed(stderr.splitlines()) if line.strip()), "")
+    return (f"{names}: edgetpu_compiler failed (exit status {returncode})"
+            + (f": {said}" if said else " without a reason") + f"; {report_mod.GENERIC_FIX}")
