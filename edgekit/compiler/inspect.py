@@ -19,7 +19,10 @@ STREAMED_TYPES = ("EXECUTION_ONLY", "STAND_ALONE")
 
 
 def inspect_file(path):
-    model = read_model(path)
+    return inspect_model(read_model(path))
+
+
+def inspect_model(model):
     if not model.is_edgetpu_compiled:
         return Inspection(model.path, False, [], [], {"model": model.path, "compiled": False})
     graph = model.main

@@ -51,6 +51,15 @@ def tensor(graph, index):
     return graph.tensors[index] if index is not None and 0 <= index < len(graph.tensors) else None
 
 
+def arg(graph, op, position):
+    """The op's input tensor at `position`, or None when the op has no such input (damaged models)."""
+    return tensor(graph, op.inputs[position]) if position < len(op.inputs) else None
+
+
+def result(graph, op, position=0):
+    return tensor(graph, op.outputs[position]) if position < len(op.outputs) else None
+
+
 def activations(graph, op):
     """Non-constant tensors the op reads or writes (what the Edge TPU moves through its memory)."""
     ids = [i for i in op.inputs + op.outputs if i >= 0]
@@ -59,9 +68,7 @@ def activations(graph, op):
 
 def constant(graph, op, position):
     """The op's input at `position` as a flat int array, or None when absent or not constant."""
-    if position >= len(op.inputs):
-        return None
-    t = tensor(graph, op.inputs[position])
+    t = arg(graph, op, position)
     if t is None or not t.is_constant or t.dtype is None:
         return None
     try:
@@ -71,7 +78,7 @@ def constant(graph, op, position):
 
 
 def _rank_of_first_input(graph, op):
-    t = tensor(graph, op.inputs[0]) if op.inputs else None
+    t = arg(graph, op, 0)
     return len(t.shape) if t is not None else 0
 
 
@@ -113,7 +120,7 @@ def concat_constants(graph, op, runtime):
 def fully_connected(graph, op, runtime):
     if op.options.get("weights_format", 0) != 0:
         return Problem(UNSPECIFIED, "only the default weights format is supported")
-    out = tensor(graph, op.outputs[0]) if op.outputs else None
+    out = result(graph, op)
     if out is not None and int(np.prod(out.shape[:-1], dtype=np.int64)) > 1:
         return Problem(UNSPECIFIED, f"output {list(out.shape)} is not 1-D")
 
@@ -129,7 +136,7 @@ def not_over_batch(position):
 
 
 def mean_depth(graph, op, runtime):
-    axes, t = _axes(graph, op, 1), tensor(graph, op.inputs[0])
+    axes, t = _axes(graph, op, 1), arg(graph, op, 0)
     if axes and t is not None and len(t.shape) - 1 in axes and t.shape[-1] % 4:
         return Problem(UNSPECIFIED, f"a reduction over depth needs depth a multiple of 4 (is {t.shape[-1]})")
 
@@ -148,13 +155,13 @@ def pad_batch(graph, op, runtime):
 
 
 def prelu_alpha(graph, op, runtime):
-    alpha = tensor(graph, op.inputs[1]) if len(op.inputs) > 1 else None
+    alpha = arg(graph, op, 1)
     if alpha is None or not alpha.is_constant or any(d > 1 for d in alpha.shape[:-1]):
         return Problem(UNSPECIFIED, "alpha must be a constant varying only along depth (Keras shared_axes=[1, 2])")
 
 
 def softmax_size(graph, op, runtime):
-    t = tensor(graph, op.inputs[0])
+    t = arg(graph, op, 0)
     if t is None or not t.shape:
         return None
     if any(d > 1 for d in t.shape[:-1]):
@@ -181,7 +188,7 @@ def resize_exact(graph, op, runtime):
     """
     if op.options.get("align_corners"):
         return Problem(UNSPECIFIED, "align_corners=True sampling would lose precision on the Edge TPU")
-    src, dst = tensor(graph, op.inputs[0]), tensor(graph, op.outputs[0]) if op.outputs else None
+    src, dst = arg(graph, op, 0), result(graph, op)
     if src is None or dst is None or len(src.shape) != 4 or len(dst.shape) != 4:
         return None
     for a, b in zip(src.shape[1:3], dst.shape[1:3]):
@@ -191,7 +198,7 @@ def resize_exact(graph, op, runtime):
 
 
 def quantize_input(graph, op, runtime):
-    t = tensor(graph, op.inputs[0])
+    t = arg(graph, op, 0)
     if t is not None and t.type not in EIGHT_BIT:
         return Problem(UNSPECIFIED, f"quantizes {t.type.lower()} input; stays on the CPU")
 
