@@ -243,3 +243,27 @@ def test_module_entry_point(coral):
     result = subprocess.run([sys.executable, "-m", "edgekit", "--version"], capture_output=True, text=True,
                             cwd=ROOT, env=env)
     assert result.returncode == 0 and "edgekit" in result.stdout
+
+
+def test_detection_objects_in_image_pixels(tmp_path):
+    from detection_model import build_detection_model
+
+    # Anchor 0 decodes to the input's top-left quarter, anchor 1 (moved down by ty) to a box that runs
+    # past the picture's bottom edge; the letterbox halves the 320x160 picture into the 160x120 input.
+    model = build_detection_model(tmp_path / "det.tflite", [[0.25, 0.25, 0.5, 0.5], [0.5, 0.75, 0.5, 0.25]],
+                                  [[0, 0, 0, 0], [2.5, 0, 0, 0]], [[0.1, 0.9], [0.8, 0.05]],
+                                  layout="scores-first", input_hw=(120, 160))
+    picture = tmp_path / "street.png"
+    Image.new("RGB", (320, 160), (90, 120, 200)).save(picture)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("person\ncat\n")
+    out = tmp_path / "boxes.png"
+    document, _ = run_json(model, picture, "--labels", labels, "--save", out)
+    assert document["task"] == "detection"
+    assert document["results"][0]["objects"] == [
+        {"id": 1, "label": "cat", "score": 0.9, "bbox": [0.0, 0.0, 160.0, 120.0]},
+        {"id": 0, "label": "person", "score": 0.8, "bbox": [200.0, 90.0, 280.0, 160.0]},
+    ]
+    with Image.open(out) as saved:
+        assert saved.size == (320, 160)
+        assert saved.getpixel((0, 60)) != (90, 120, 200)  # the cat's box edge is drawn
