@@ -91,14 +91,12 @@ def compile_cmd(models, out_dir, min_runtime, segments, search_delegate, step, i
     except compiler.CompilerMissingError as e:
         # Without the compiler, the next best thing is what it would most likely say.
         click.echo(f"edgekit: error: {e}", err=True)
-        predictions = {m: check_mod.check_file(m, min_runtime or rules.DEFAULT_RUNTIME, multiple_subgraphs)
-                       for m in models}
         if as_json:
             _emit_json({"compiled": False, "error": str(e),
-                        "predictions": {m: check_mod.to_document(p) for m, p in predictions.items()}})
+                        "predictions": {m: check_mod.to_document(p) for m, p in e.predictions.items()}})
         else:
             click.echo("\n\n".join(f"Predicted by edgekit check (no compiler ran):\n{format_prediction(p)}"
-                                   for p in predictions.values()))
+                                   for p in e.predictions.values()))
         sys.exit(e.exit_code)
     except compiler.CompileFailedError as e:
         if as_json and e.result is not None:
@@ -124,6 +122,11 @@ def compile_document(result, ok, error=None):
 
 def format_prediction(p):
     """A table like the compiler's, the op that cut the graph, then totals and fixes."""
+    if p.fatal:
+        # The compiler would stop before mapping anything: that is the whole prediction.
+        return (f"{p.path}: the compiler would fail: {p.fatal.message}\n"
+                + (f"  it would say: {p.fatal.compiler_says}\n" if p.fatal.compiler_says else "")
+                + f"  fix: {p.fatal.fix}")
     rows = Counter((v.op, v.reason) for v in p.ops)
     lines = [f"{p.path}: predicted for edgetpu_compiler 16 (-m {p.min_runtime}"
              + (", -a)" if p.multiple_subgraphs else ")"), "",

@@ -34,6 +34,10 @@ GRACE_SECONDS = 30
 class CompilerMissingError(EdgekitError):
     exit_code = 3
 
+    def __init__(self, message, predictions=None):
+        super().__init__(message)
+        self.predictions = predictions or {}
+
 
 class CompileFailedError(EdgekitError):
     exit_code = 1
@@ -85,15 +89,15 @@ def build_command(compiler, models, out_dir, options):
     return cmd + [str(m) for m in models]
 
 
-def validate(models):
+def validate(models, options=DEFAULT_OPTIONS):
     """Read every model first: a bad file is a one-line error before the compiler ever runs."""
     names = [Path(m).name for m in models]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
         raise EdgekitError(f"{duplicate}: given twice (or two models share the name); the outputs would "
                            "overwrite each other, so rename one")
-    runtime = rules.DEFAULT_RUNTIME
-    return {str(m): check.predict(_readable_cpu_model(m), runtime) for m in models}
+    runtime = options.min_runtime or rules.DEFAULT_RUNTIME
+    return {str(m): check.predict(_readable_cpu_model(m), runtime, options.multiple_subgraphs) for m in models}
 
 
 def _readable_cpu_model(path):
@@ -121,11 +125,14 @@ def writable_dir(out_dir):
 
 def compile_models(models, options=DEFAULT_OPTIONS, environ=None):
     """Compile MODELS together. Raises CompilerMissingError, CompileFailedError or input errors."""
-    predictions = validate(models)
+    predictions = validate(models, options)
     out = writable_dir(options.out_dir)
-    compiler = find_compiler(environ)
+    try:
+        compiler = find_compiler(environ)
+    except CompilerMissingError as e:
+        raise CompilerMissingError(str(e), predictions) from None
     if compiler is None:
-        raise CompilerMissingError(missing_message())
+        raise CompilerMissingError(missing_message(), predictions)
     with tempfile.TemporaryDirectory(dir=out, prefix=".edgekit-compile-") as work:
         cmd = build_command(compiler, [os.path.abspath(m) for m in models], work, options)
         limit = (options.timeout or 180) + GRACE_SECONDS

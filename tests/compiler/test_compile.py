@@ -129,3 +129,13 @@ def test_same_name_twice(coral, tmp_path):
 def test_step_needs_search_delegate(coral):
     result = run(["compile", str(coral("tools/split_concat.tflite")), "--step", "3"])
     assert result.exit_code == 2 and "--step only works with --search-delegate" in result.stderr
+
+
+def test_without_compiler_a_float_model_shows_the_fatal_prediction(coral, tmp_path):
+    import tpu_models
+
+    path = tpu_models.all_float(coral("tools/split_concat.tflite"), tmp_path / "float.tflite")
+    result = run(["compile", str(path), "-o", str(tmp_path / "out")], PATH=str(tmp_path))
+    assert result.exit_code == 3 and len(result.stderr.splitlines()) == 1
+    assert "the compiler would fail: model not quantized: 3 ops work on float (CONCATENATION x2, SPLIT)" \
+        in result.stdout
