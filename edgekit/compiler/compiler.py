@@ -163,7 +163,11 @@ def compile_models(models, options=DEFAULT_OPTIONS, environ=None):
 def _move(path, out):
     # os.replace within one filesystem is atomic: readers see the old file or the whole new one.
     target = out / path.name
-    os.replace(path, target)
+    try:
+        os.replace(path, target)
+    except OSError as e:
+        raise EdgekitError(f"{target}: cannot write the compiled model there ({e.strerror or e}); "
+                           "choose another --out-dir") from None
     return target
 
 

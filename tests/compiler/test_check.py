@@ -179,3 +179,27 @@ def test_custom_op_is_not_supported():
     graph = _graph("TFLite_Detection_PostProcess", [_t(0, (1, 10, 4)), _t(1, (1, 10, 4))], [0])
     graph.operators[0].is_custom = True
     assert _verdict(graph).reason == rules.NOT_SUPPORTED
+
+
+def test_dequantize_at_the_output_stays_on_cpu(coral, tmp_path):
+    path = tpu_models.float_output(coral("mobilenet_v1_0.25_128_quant.tflite"), tmp_path / "fo.tflite")
+    prediction = check.predict(read_model(path))
+    (cpu,) = [v for v in prediction.ops if v.status == "cpu"]
+    assert cpu.op == "DEQUANTIZE" and cpu.reason == rules.NOT_SUPPORTED and "uint8" in cpu.detail
+    assert prediction.fatal is None
+
+
+def test_one_stray_float_op_is_named(coral, tmp_path):
+    path = tpu_models.float_tensor(coral("mobilenet_v1_0.25_128_quant.tflite"), tmp_path / "f1.tflite", 5)
+    prediction = check.predict(read_model(path))
+    assert prediction.fatal is None and prediction.cut.index == 5
+    assert [v.index for v in prediction.float_ops] == [5, 6]        # the op writing it and the one reading it
+    assert prediction.fixes[0].startswith("2 ops work on float (DEPTHWISE_CONV_2D, CONV_2D): convert with full-integer")
+
+
+def test_parameters_beyond_the_cache_are_streamed(coral, tmp_path):
+    path = tpu_models.big_weights(coral("mobilenet_v1_0.25_128_quant.tflite"), tmp_path / "big.tflite", 8 << 20)
+    prediction = check.predict(read_model(path))
+    assert prediction.cached_bytes == rules.ON_CHIP_CACHE_BYTES
+    assert prediction.streamed_bytes == prediction.parameter_bytes - rules.ON_CHIP_CACHE_BYTES > 1 << 20
+    assert any("--segments" in f for f in prediction.fixes)

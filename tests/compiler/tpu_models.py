@@ -4,6 +4,7 @@ Written under tmp_path by the tests; never committed. Each function takes a sour
 """
 
 import flatbuffers
+import numpy as np
 from ai_edge_litert import schema_py_generated as fb
 
 T = fb.TensorType
@@ -101,4 +102,39 @@ def batch_of(source, target, batch):
         if data is None or len(data) == 0:
             if tensor.shape is not None and len(tensor.shape) == 4:
                 tensor.shape = [batch] + list(tensor.shape[1:])
+    return save(model, target)
+
+
+def float_output(source, target):
+    """A DEQUANTIZE after the output, as TF2's converter writes with float outputs."""
+    model = load(source)
+    graph = model.subgraphs[0]
+    old = graph.tensors[graph.outputs[0]]
+    tensor = fb.TensorT()
+    tensor.shape, tensor.type, tensor.name, tensor.buffer = list(old.shape), T.FLOAT32, b"float_output", 0
+    graph.tensors.append(tensor)
+    dequantize = fb.OperatorT()
+    dequantize.opcodeIndex = _opcode(model, OPS.DEQUANTIZE)
+    dequantize.inputs, dequantize.outputs = [graph.outputs[0]], [len(graph.tensors) - 1]
+    graph.operators.append(dequantize)
+    graph.outputs = [len(graph.tensors) - 1]
+    return save(model, target)
+
+
+def float_tensor(source, target, op_index):
+    """Op `op_index`'s output float32: a model with one stray float op in the middle."""
+    model = load(source)
+    graph = model.subgraphs[0]
+    tensor = graph.tensors[graph.operators[op_index].outputs[0]]
+    tensor.type, tensor.quantization = T.FLOAT32, None
+    return save(model, target)
+
+
+def big_weights(source, target, nbytes):
+    """The first CONV_2D's weights padded to `nbytes` (parameters beyond the on-chip cache)."""
+    model = load(source)
+    graph = model.subgraphs[0]
+    conv = next(op for op in graph.operators if _name(model, op) == "CONV_2D")
+    weights = graph.tensors[conv.inputs[1]]
+    model.buffers[weights.buffer].data = np.zeros(nbytes, np.uint8)   # numpy packs fast; a bytearray does not
     return save(model, target)
