@@ -6,6 +6,7 @@ comes from a mapped op, a graph input, a variable or a constant; a failure cuts 
 CPU ops fed only by graph inputs (a QUANTIZE of a float input) stay in front of the region and cut nothing.
 """
 
+import re
 from collections import Counter, namedtuple
 
 from edgekit.compiler import rules
@@ -167,7 +168,7 @@ def fixes(graph, p):
         advice.append("resize with align_corners=False and a whole-number scale factor to keep it on the Edge TPU")
     if any(v.reason == rules.RANK for v in p.ops):
         advice.append("keep the batch dimension 1 and at most 3 dimensions larger than 1 in every tensor")
-    needs = [int(v.detail.split()[4]) for v in p.ops if v.detail.startswith("needs Edge TPU runtime")]
+    needs = [int(m.group(1)) for v in p.ops if (m := re.search(r"needs (?:Edge TPU )?runtime (\d+)", v.detail))]
     if needs:
         advice.append(f"raise --min-runtime to {max(needs)} (devices then need that libedgetpu or newer)")
     if p.streamed_bytes:

@@ -184,7 +184,7 @@ def failure_message(models, parsed, returncode, stderr=""):
     names = ", ".join(str(m) for m in models)
     if parsed.fatal:
         detail = next((e[len("ERROR: "):] for e in parsed.errors if "Didn't find op" in e), "")
-        reason = parsed.fatal.message + (f" ({detail.split('. ')[0]})" if detail else "")
+        reason = parsed.fatal.message.rstrip(".") + (f" ({detail.split('. ')[0]})" if detail else "")
         return f"{names}: edgetpu_compiler failed: {reason}; {parsed.fatal.fix}"
     if parsed.errors:
         return f"{names}: edgetpu_compiler failed: {parsed.errors[0]}; {report_mod.GENERIC_FIX}"

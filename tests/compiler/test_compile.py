@@ -61,7 +61,7 @@ def test_cocompiles_and_reports_disagreement(coral, tmp_path):
 @pytest.mark.parametrize("mode, words", [
     ("parse", "Model could not be parsed (Didn't find op for builtin opcode 'CONV_2D' version '6')"),
     ("internal", "Internal compiler error. Aborting!"),
-    ("activations", "large activation tensors in model.; retry with --search-delegate"),
+    ("activations", "large activation tensors in model; retry with --search-delegate"),
     ("dynamic", "static-sized tensors; fix the batch to 1"),
     ("silent", "Compilation failed!")])
 def test_failures_exit_1_with_reason_and_fix(coral, tmp_path, mode, words):
