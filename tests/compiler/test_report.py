@@ -89,3 +89,12 @@ def test_unknown_lines_and_statuses_are_tolerated():
             "CONV_2D                        3          A status a newer compiler invented\n")
     (m,) = report.parse_output(text).models
     assert report.compiler_cpu_ops(m.rows) == Counter({"CONV_2D": 3})
+
+
+def test_nothing_mapped_by_an_older_compiler():
+    # Compiler 15 prints no timer line; a float model maps nothing and still "compiles successfully".
+    r = parsed("nothing_mapped_v15.txt")
+    (m,) = r.models
+    assert r.version == "15.0.340273435" and r.compiled
+    assert (m.subgraphs, m.tpu_ops, m.cpu_ops, m.on_chip_used) == (0, 0, 76, 0)
+    assert sum(report.compiler_cpu_ops(m.rows).values()) == 76
