@@ -14,7 +14,7 @@ from edgekit.errors import EdgekitError
 from edgekit.tflite.model import read_model
 
 OpVerdict = namedtuple("OpVerdict", "index op version status reason detail")   # status: "tpu" | "cpu"
-Fatal = namedtuple("Fatal", "message compiler_says fix")
+Fatal = namedtuple("Fatal", "kind message compiler_says fix")    # kind: version | dynamic | not_quantized
 Prediction = namedtuple("Prediction", "path ops cut fatal float_ops parameter_bytes cached_bytes "
                                       "streamed_bytes fixes min_runtime multiple_subgraphs")
 
@@ -44,7 +44,7 @@ def predict(model, min_runtime=rules.DEFAULT_RUNTIME, multiple_subgraphs=False):
     float_ops = [v for v in verdicts if v.reason == rules.DATA_TYPE and "float" in v.detail]
     if fatal is None and float_ops and not any(t.type in rules.EIGHT_BIT for t in graph.tensors):
         names = _counted(v.op for v in float_ops)
-        fatal = Fatal(f"model not quantized: {len(float_ops)} ops work on float ({names})", None, QUANTIZE_FIX)
+        fatal = Fatal("not_quantized", f"model not quantized: {len(float_ops)} ops work on float ({names})", None, QUANTIZE_FIX)
     total, cached, streamed = parameter_split(graph, verdicts)
     prediction = Prediction(path=model.path, ops=verdicts, cut=cut, fatal=fatal, float_ops=float_ops,
                             parameter_bytes=total, cached_bytes=cached, streamed_bytes=streamed, fixes=[],
@@ -65,13 +65,13 @@ def fatal_problem(model):
         newest = rules.max_version(op.name)
         if op.version > newest:
             known = f"up to version {newest}" if newest else "not at all"
-            return Fatal(f"op {op.index} {op.name} is version {op.version}, but compiler 16 knows it {known}",
+            return Fatal("version", f"op {op.index} {op.name} is version {op.version}, but compiler 16 knows it {known}",
                          f"Didn't find op for builtin opcode '{op.name}' version '{op.version}' ... "
                          f"{rules.FATAL_PARSE}",
                          "re-convert with TensorFlow 2.5 (or avoid the feature that needs the newer version)")
     for t in model.main.tensors:
         if t.is_dynamic:
-            return Fatal(f"tensor '{t.name}' has a dynamic shape {list(t.shape_signature)}",
+            return Fatal("dynamic", f"tensor '{t.name}' has a dynamic shape {list(t.shape_signature)}",
                          rules.FATAL_DYNAMIC,
                          "fix the batch to 1: convert from a model with a static input shape like [1, H, W, 3]")
     return None

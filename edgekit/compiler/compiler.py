@@ -97,7 +97,14 @@ def validate(models, options=DEFAULT_OPTIONS):
         raise EdgekitError(f"{duplicate}: given twice (or two models share the name); the outputs would "
                            "overwrite each other, so rename one")
     runtime = options.min_runtime or rules.DEFAULT_RUNTIME
-    return {str(m): check.predict(_readable_cpu_model(m), runtime, options.multiple_subgraphs) for m in models}
+    predictions = {str(m): check.predict(_readable_cpu_model(m), runtime, options.multiple_subgraphs)
+                   for m in models}
+    for path, p in predictions.items():
+        # Certain failures are refused up front; an op version we think too new is left to the compiler,
+        # since our version table is derived, not the compiler's own.
+        if p.fatal and p.fatal.kind in ("not_quantized", "dynamic"):
+            raise check.UnusableModelError(f"{path}: {p.fatal.message}; {p.fatal.fix}")
+    return predictions
 
 
 def _readable_cpu_model(path):

@@ -131,11 +131,24 @@ def test_step_needs_search_delegate(coral):
     assert result.exit_code == 2 and "--step only works with --search-delegate" in result.stderr
 
 
-def test_without_compiler_a_float_model_shows_the_fatal_prediction(coral, tmp_path):
+def test_float_and_dynamic_models_are_refused_before_compiling(coral, tmp_path):
     import tpu_models
 
-    path = tpu_models.all_float(coral("tools/split_concat.tflite"), tmp_path / "float.tflite")
+    float_model = tpu_models.all_float(coral("tools/split_concat.tflite"), tmp_path / "float.tflite")
+    dynamic = tpu_models.dynamic_batch(coral("mobilenet_v1_0.25_128_quant.tflite"), tmp_path / "dyn.tflite")
+    for path, words in ((float_model, "model not quantized: 3 ops work on float (CONCATENATION x2, SPLIT)"),
+                        (dynamic, "has a dynamic shape [-1, 128, 128, 3]; fix the batch to 1")):
+        argv = tmp_path / "argv.json"
+        result = run(["compile", str(path), "-o", str(tmp_path / "out")], EDGETPU_STANDIN_ARGV=str(argv))
+        assert result.exit_code == 2 and words in result.stderr and len(result.stderr.splitlines()) == 1
+        assert not argv.exists()                        # the compiler never ran
+
+
+def test_without_compiler_a_too_new_version_shows_the_fatal_prediction(coral, tmp_path):
+    import tpu_models
+
+    path = tpu_models.op_version(coral("mobilenet_v1_0.25_128_quant.tflite"), tmp_path / "v6.tflite", "CONV_2D", 6)
     result = run(["compile", str(path), "-o", str(tmp_path / "out")], PATH=str(tmp_path))
     assert result.exit_code == 3 and len(result.stderr.splitlines()) == 1
-    assert "the compiler would fail: model not quantized: 3 ops work on float (CONCATENATION x2, SPLIT)" \
-        in result.stdout
+    assert "the compiler would fail: op 0 CONV_2D is version 6" in result.stdout
+    assert "Didn't find op for builtin opcode 'CONV_2D' version '6'" in result.stdout
