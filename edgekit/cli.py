@@ -146,6 +146,11 @@ cli.add_command(check)
 cli.add_command(inspect_cmd)
 cli.add_command(compile_cmd)
 
+# edgekit convert lives with the converter (TensorFlow is imported only when it runs).
+from edgekit.converters.commands import convert  # noqa: E402
+
+cli.add_command(convert)
+
 
 def main():
     cli(prog_name="edgekit")

@@ -1,0 +1,297 @@
+"""`edgekit.convert(...)`: a Keras model and the user's pictures in, an Edge TPU ready int8 .tflite out.
+
+The order of work is chosen so that a bad input fails before the slow part: the output folder is tested for
+writing, the model loaded and the calibration pictures read first; files are written last, each to a
+temporary name and renamed, so an interrupted conversion leaves no partial .tflite.
+"""
+
+import os
+import shutil
+import tempfile
+import time
+from collections import namedtuple
+
+from edgekit.calibration import data as calibration_data
+from edgekit.calibration import ranges as range_methods
+from edgekit.converters import checks, metadata as metadata_mod, quantize, source as model_source
+from edgekit.errors import EdgekitError
+from edgekit.runtime.pipeline import DEFAULT_RESIZE
+from edgekit.tflite.model import read_model
+
+# The measured best on EfficientNet-Lite0 (see the fidelity table in benchmarks/bench_convert.py).
+DEFAULT_METHOD = "minmax"
+LITE_MEAN, LITE_STD = 127.0, 128.0
+TASKS = ("classification", "detection")
+
+ConversionResult = namedtuple("ConversionResult", "int8_path float_path compiled_path report_json report_html "
+                                                  "metadata calibration method warnings check compile timings")
+Options = namedtuple("Options", "num_samples method io mean std resize task seed strict labels compile "
+                                "write_float report cache_dir video_every max_detections score_threshold "
+                                "iou_threshold quiet")
+DEFAULTS = Options(num_samples=300, method=DEFAULT_METHOD, io="uint8", mean=LITE_MEAN, std=LITE_STD, resize=None,
+                   task=None, seed=0, strict=False, labels=None, compile=True, write_float=False, report=True,
+                   cache_dir=None, video_every=10, max_detections=25, score_threshold=1e-8, iou_threshold=0.5, quiet=True)
+
+_STATISTICS = {}   # in-memory statistics cache: key -> ranges.Statistics
+
+
+class _Loud:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _quiet(options):
+    return quantize.native_output_silenced() if options.quiet else _Loud()
+
+
+class OutputFolderError(EdgekitError):
+    exit_code = 2
+
+
+def writable_folder(out_dir):
+    """Create `out_dir` if needed and prove we can write there, before any slow work."""
+    out_dir = os.fspath(out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise OutputFolderError(f"{out_dir}: exists and is not a folder; choose another --out")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".edgekit-probe-"):
+            pass
+    except OSError as e:
+        raise OutputFolderError(f"{out_dir}: cannot write the output folder ({e.strerror or e}); choose a "
+                                "writable --out") from None
+    return out_dir
+
+
+def write_atomic(path, content):
+    """Write bytes or text to `path` via a temporary file in the same folder and a rename."""
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            f.write(content if isinstance(content, bytes) else content.encode("utf-8"))
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    return path
+
+
+def _labels_list(path):
+    if not path:
+        return None
+    from edgekit.runtime import labels as label_files
+
+    found = label_files.read_label_file(path)
+    if not found:
+        return None
+    return [found.get(i, "") for i in range(max(found) + 1)]
+
+
+def protected_tensors(model):
+    """Tensors whose calibrated min/max stays as recorded, whatever the method: graph outputs, logits
+    before SOFTMAX / LOGISTIC (their extremes are the answer), inputs of custom ops (detection heads), and
+    what feeds those through shape-only ops."""
+    graph = model.main
+    protected = set(graph.outputs)
+    for op in graph.operators:
+        if op.name in ("SOFTMAX", "LOGISTIC", "TANH") or op.is_custom:
+            protected.update(i for i in op.inputs if i >= 0)
+    producer = graph.producers()
+    shape_only = ("RESHAPE", "CONCATENATION", "SQUEEZE", "EXPAND_DIMS")
+    pending = list(protected)
+    while pending:
+        tensor = pending.pop()
+        op = graph.operators[producer[tensor]] if tensor in producer else None
+        if op is not None and op.name in shape_only:
+            for i in op.inputs:
+                if i >= 0 and not graph.tensors[i].is_constant and i not in protected:
+                    protected.add(i)
+                    pending.append(i)
+    return protected
+
+
+def statistics_for(calibrated, recorded, batches, key, cache_dir=None, progress=None):
+    """Per-tensor histograms, from memory, then disk, else one pass over the calibration set."""
+    if key in _STATISTICS:
+        return _STATISTICS[key], True
+    cached = range_methods.load(key, cache_dir) if cache_dir else None
+    if cached is None:
+        tensors = range_methods.collect(calibrated, batches, {i: tuple(r) for i, r in recorded.items()}, progress)
+        cached = range_methods.Statistics(key, tensors)
+        if cache_dir:
+            range_methods.save(cached, cache_dir)
+        hit = False
+    else:
+        hit = True
+    _STATISTICS[key] = cached
+    return cached, hit
+
+
+def chosen_ranges(calibrated_model, recorded, statistics, method, input_range):
+    """{tensor index: (low, high)} to write: the exact pixel range at the input, the method elsewhere."""
+    chosen = {}
+    if method != "minmax":
+        protected = protected_tensors(calibrated_model)
+        for index, r in range_methods.choose(statistics, method).items():
+            if index not in protected:
+                chosen[index] = (r.low, r.high)
+    for index in calibrated_model.main.inputs:
+        if index in recorded:
+            chosen[index] = input_range
+    return chosen
+
+
+def _detection_wrap(zoo_model, options):
+    from edgekit.converters import postprocess
+
+    return postprocess.wrapper(zoo_model, options)
+
+
+def convert(model, calib, out_dir, weights=None, name=None, options=DEFAULTS, progress=None, **overrides):
+    """Convert `model` (zoo name, Keras file, SavedModel folder or a keras.Model) calibrated on `calib`
+    (a folder, glob, list file, video, dataset folder, or uint8 pixel array [N, H, W, 3]) into `out_dir`.
+
+    Options can be given as keyword arguments (num_samples=..., method=..., io=...). Returns a
+    ConversionResult; raises EdgekitError (one line) for anything the user can fix."""
+    options = options._replace(**overrides)
+    if options.method not in range_methods.METHODS:
+        raise EdgekitError(f"unknown calibration method '{options.method}': use {', '.join(range_methods.METHODS)}")
+    if options.io not in quantize.IO_TYPES:
+        raise EdgekitError(f"unknown --io '{options.io}': use uint8 or int8")
+    timings, warnings = {}, []
+    start = time.perf_counter()
+    out_dir = writable_folder(out_dir)
+    labels = _labels_list(options.labels)
+
+    if hasattr(model, "predict") and hasattr(model, "inputs"):
+        loaded = model_source.Loaded(model, name or getattr(model, "name", "model"), "keras.Model", None)
+    else:
+        with _quiet(options):
+            loaded = model_source.load_keras(model, weights=weights)
+    name = name or loaded.name
+    height, width, channels = model_source.input_shape(loaded.model)
+    if channels != 3:
+        raise EdgekitError(f"{loaded.source}: the model takes {channels} channels; edgekit converts RGB image models")
+    task = options.task or getattr(loaded.model, "edgekit_task", None) or "classification"
+    if task not in TASKS:
+        raise EdgekitError(f"unknown task '{task}': use {', '.join(TASKS)}")
+    resize = options.resize or DEFAULT_RESIZE[task]
+    timings["load_model"] = time.perf_counter() - start
+
+    step = time.perf_counter()
+    preprocess = calibration_data.Preprocess(size=(width, height), resize=resize, letterbox=task == "detection")
+    if isinstance(calib, (str, os.PathLike)):
+        calibration = calibration_data.load_set(calib, preprocess, options.num_samples, options.seed,
+                                                options.video_every, progress)
+    else:
+        calibration = calibration_data.from_arrays(calib)
+    calibration_summary, data_warnings = calibration_data.summary(calibration, options.num_samples)
+    warnings += data_warnings
+    timings["read_calibration"] = time.perf_counter() - step
+    batches = quantize.to_model_input(calibration.pixels, options.mean, options.std)
+
+    workdir = tempfile.mkdtemp(prefix="edgekit-convert-")
+    try:
+        with _quiet(options):
+            step = time.perf_counter()
+            wrap = _detection_wrap(loaded.model, options) if task == "detection" else None
+            saved = model_source.export_fixed_batch(loaded.model, os.path.join(workdir, "saved_model"),
+                                                    (height, width, channels), wrap)
+            timings["export"] = time.perf_counter() - step
+
+            step = time.perf_counter()
+            calibrated = quantize.calibrate(saved, batches)
+            timings["calibrate"] = time.perf_counter() - step
+            calibrated_model = read_model(calibrated, name="calibrated")
+            recorded = quantize.recorded_ranges(calibrated_model)
+
+            step = time.perf_counter()
+            statistics, cache_hit = None, None
+            if options.method != "minmax" or options.report:
+                key = range_methods.statistics_key(calibrated, calibration.digest)
+                statistics, cache_hit = statistics_for(calibrated, recorded, batches, key, options.cache_dir)
+            timings["statistics"] = time.perf_counter() - step
+
+            step = time.perf_counter()
+            input_range = quantize.pixel_range(options.mean, options.std)
+            edits = chosen_ranges(calibrated_model, recorded, statistics, options.method, input_range)
+            # Detection keeps float outputs: a uint8 output would add QUANTIZE ops that clip boxes and scores.
+            output_type = "float32" if task == "detection" else options.io
+            int8 = quantize.quantize(quantize.set_ranges(calibrated, edits), options.io, output_type)
+            timings["quantize"] = time.perf_counter() - step
+
+            int8_name = f"{name}_int8.tflite"
+            float_name = f"{name}_float.tflite"
+            method_text = f"{options.method} ({len(calibration.pixels)} images, seed {options.seed})"
+            document = metadata_mod.document(task, (width, height), options.mean, options.std, resize, labels,
+                                             loaded.source, method_text)
+            int8 = metadata_mod.embed(int8, document)
+            int8_model = read_model(int8, name=int8_name)
+            verdict = checks.verify(int8_model, strict=options.strict)
+            warnings += verdict.warnings
+
+            float_bytes = None
+            if options.write_float:
+                step = time.perf_counter()
+                float_bytes = metadata_mod.embed(quantize.float_model(saved), document)
+                timings["float"] = time.perf_counter() - step
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    int8_path = write_atomic(os.path.join(out_dir, int8_name), int8)
+    float_path = write_atomic(os.path.join(out_dir, float_name), float_bytes) if float_bytes else None
+
+    compile_document, compiled_path = _compile(int8_path, out_dir, document, int8_name, options, warnings)
+    timings["total_before_report"] = time.perf_counter() - start
+
+    report_json = report_html = None
+    if options.report:
+        from edgekit.converters import report
+
+        step = time.perf_counter()
+        with _quiet(options):
+            document_ = report.build(
+                name=name, int8_model=int8_model, calibrated=calibrated, batches=batches, recorded=recorded,
+                edits=edits, statistics=statistics, method=options.method, calibration=calibration_summary,
+                prediction=verdict.prediction, warnings=warnings, timings=timings,
+                compile_document=compile_document, cache_hit=cache_hit, options=options, float_path=float_path,
+                int8_path=int8_path)
+        report_json, report_html = report.write(out_dir, name, document_)
+        timings["report"] = time.perf_counter() - step
+    timings["total"] = time.perf_counter() - start
+    return ConversionResult(int8_path=int8_path, float_path=float_path, compiled_path=compiled_path,
+                            report_json=report_json, report_html=report_html, metadata=document,
+                            calibration=calibration_summary, method=options.method, warnings=warnings,
+                            check=checks.check.summary(verdict.prediction), compile=compile_document,
+                            timings={k: round(v, 3) for k, v in timings.items()})
+
+
+def _compile(int8_path, out_dir, document, int8_name, options, warnings):
+    """Compile with edgetpu_compiler when it is installed; a sidecar keeps the metadata next to the result."""
+    if not options.compile:
+        return {"ran": False, "why": "not requested"}, None
+    from edgekit.compiler import compiler
+
+    try:
+        found = compiler.find_compiler()
+    except EdgekitError as e:
+        warnings.append(str(e))
+        found = None
+    if not found:
+        return {"ran": False, "why": compiler.missing_message()}, None
+    result = compiler.compile_models([int8_path], compiler.DEFAULT_OPTIONS._replace(out_dir=out_dir))
+    compiled = next((p for p in result.outputs if p.endswith("_edgetpu.tflite")), None)
+    if compiled:
+        metadata_mod.write_sidecar(compiled, dict(document, cpu_model=int8_name))
+    return {"ran": True, "command": result.command, "returncode": result.returncode, "outputs": result.outputs}, \
+        compiled
+
+
+def to_document(result):
+    """The JSON document `edgekit convert --json` prints."""
+    return result._asdict()

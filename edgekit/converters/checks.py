@@ -1,0 +1,111 @@
+"""After conversion: is the model what the Edge TPU compiler needs? Fails naming the op when not.
+
+- Every tensor 8-bit, except int32 constants (biases, shapes, axes) and the float tensors around a
+  detection post-processing op (which runs on the CPU by design, after the Edge TPU part).
+- Every op version within what compiler 16 parses (`edgekit.compiler.rules`, the table `check` uses).
+- Then `edgekit.compiler.check.predict` says which ops will stay on the CPU: a warning, or an error under
+  strict.
+"""
+
+from collections import namedtuple
+
+from edgekit.compiler import check, rules
+from edgekit.errors import EdgekitError
+
+POSTPROCESS_OP = "TFLite_Detection_PostProcess"
+CheckResult = namedtuple("CheckResult", "prediction cpu_ops warnings")
+
+
+class ConversionCheckError(EdgekitError):
+    exit_code = 1
+
+
+def _postprocess_tensors(graph):
+    """Tensors that belong to the CPU post-processing tail: the custom op's inputs/outputs and the
+    DEQUANTIZE ops that feed it (the heads are dequantized right before it)."""
+    tail = set()
+    producer = graph.producers()
+    for op in graph.operators:
+        if op.name != POSTPROCESS_OP:
+            continue
+        tail.update(i for i in op.outputs if i >= 0)
+        for i in op.inputs:
+            if i < 0:
+                continue
+            tail.add(i)
+            feeding = graph.operators[producer[i]] if i in producer else None
+            if feeding is not None and feeding.name == "DEQUANTIZE":
+                tail.update(j for j in feeding.outputs if j >= 0)
+    return tail
+
+
+def wide_tensors(model):
+    """(op, tensor) pairs where an op touches a tensor that is not 8-bit and is not allowed to be."""
+    graph = model.main
+    allowed_float = _postprocess_tensors(graph)
+    found = []
+    for op in graph.operators:
+        for i in [i for i in op.inputs + op.outputs if i >= 0]:
+            t = graph.tensors[i]
+            if t.type in rules.EIGHT_BIT or i in allowed_float:
+                continue
+            if t.type == "INT32" and t.is_constant:
+                continue
+            if op.name == POSTPROCESS_OP:
+                continue
+            found.append((op, t))
+    return found
+
+
+def version_problems(model):
+    found = []
+    for op in model.operators():
+        if op.is_custom:
+            continue
+        newest = rules.max_version(op.name)
+        if op.version > newest:
+            found.append((op, newest))
+    return found
+
+
+def verify(model, strict=False):
+    """Raise ConversionCheckError on a non-8-bit tensor or too-new op; return the CPU ops as warnings."""
+    wide = wide_tensors(model)
+    if wide:
+        op, t = wide[0]
+        more = f" (and {len(wide) - 1} more)" if len(wide) > 1 else ""
+        raise ConversionCheckError(
+            f"op {op.index} {op.name} uses tensor '{t.name}' of type {t.type}, not 8-bit{more}: the Edge TPU "
+            "compiler would report 'Model not quantized'; make the layer quantizable (a builtin op with an int8 "
+            "kernel) or replace it")
+    versions = version_problems(model)
+    if versions:
+        op, newest = versions[0]
+        known = f"up to version {newest}" if newest else "not at all"
+        raise ConversionCheckError(
+            f"op {op.index} {op.name} came out as version {op.version}, but edgetpu_compiler 16 knows it {known}: "
+            f"avoid the feature that needs it (e.g. per-tensor int16 or dilation) or convert with TensorFlow 2.5")
+    prediction = check.predict(model)
+    cpu = [v for v in prediction.ops if v.status == "cpu"]
+    # The post-processing op runs on the CPU by design; everything else there costs speed.
+    unexpected = [v for v in cpu if v.op not in (POSTPROCESS_OP,) and not _expected_tail(model, v)]
+    warnings = []
+    if unexpected:
+        names = sorted({v.op for v in unexpected})
+        message = (f"{len(unexpected)} ops will run on the CPU, not the Edge TPU: {', '.join(names)} "
+                   f"(first: op {unexpected[0].index} {unexpected[0].op}: {unexpected[0].detail or unexpected[0].reason})")
+        hints = [rules.ALTERNATIVES[n] for n in names if n in rules.ALTERNATIVES]
+        if hints:
+            message += "; " + "; ".join(hints)
+        if strict:
+            raise ConversionCheckError(message + " (refused under --strict)")
+        warnings.append(message)
+    return CheckResult(prediction, cpu, warnings)
+
+
+def _expected_tail(model, verdict):
+    """Detection: the DEQUANTIZEs before the post-processing op and the reshape/concat of the heads are
+    known to stay on the CPU (Coral's EfficientDet-Lite0 compiles the same way)."""
+    if not any(op.name == POSTPROCESS_OP for op in model.operators()):
+        return False
+    return verdict.op in ("DEQUANTIZE", "RESHAPE", "CONCATENATION") or verdict.reason == rules.MORE_THAN_ONE_SUBGRAPH

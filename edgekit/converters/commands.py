@@ -1,0 +1,84 @@
+"""`edgekit convert`: the click layer over `edgekit.converters.api.convert` (options in, one summary out)."""
+
+import click
+
+from edgekit.cli import _emit_json, handles_errors
+
+METHODS = ("minmax", "percentile", "mse", "kl")
+
+
+def format_result(result):
+    lines = [f"int8 model     {result.int8_path}"]
+    if result.float_path:
+        lines.append(f"float model    {result.float_path}")
+    if result.compiled_path:
+        lines.append(f"compiled       {result.compiled_path}")
+    if result.report_html:
+        lines.append(f"report         {result.report_html}")
+    c = result.calibration
+    lines.append(f"calibration    {result.method}, {c['used']} images from {c['source']} "
+                 f"({c['skipped']} skipped)")
+    e = result.check
+    lines.append(f"edge tpu       {e['tpu']} of {e['ops']} ops predicted on the Edge TPU"
+                 + (f"; on the CPU: {', '.join(sorted(e['cpu_ops']))}" if e["cpu_ops"] else ""))
+    if not (result.compile or {}).get("ran"):
+        why = (result.compile or {}).get("why")
+        if why and why != "not requested":
+            lines.append(f"not compiled   {why}")
+    lines.append(f"time           {result.timings.get('total', 0):.1f} s")
+    return "\n".join(lines)
+
+
+@click.command("convert")
+@click.argument("model")
+@click.option("--calib", required=True, help="Calibration pictures: a folder (recursive), a glob ('imgs/*.jpg'), a "
+                                              ".txt list, a video, or a COCO / YOLO / VOC dataset folder.")
+@click.option("--weights", help="Weights for a zoo model (e.g. imagenet).")
+@click.option("--num-samples", default=300, show_default=True, type=click.IntRange(min=1),
+              help="Calibration images to use.")
+@click.option("--calibration", "method", type=click.Choice(METHODS), default=None,
+              help="Activation range method [the measured best, see the report].")
+@click.option("--io", type=click.Choice(["uint8", "int8"]), default="uint8", show_default=True,
+              help="Input/output type (raw pixels either way).")
+@click.option("--labels", "labels_path", type=click.Path(dir_okay=False, exists=True),
+              help="Label file to embed (pycoral formats).")
+@click.option("--float", "write_float", is_flag=True, help="Also write <name>_float.tflite, the float baseline.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--strict", is_flag=True, help="Refuse a model with ops the Edge TPU cannot map.")
+@click.option("--mean", default=127.0, show_default=True, help="Normalisation: x = (pixel - mean) / std.")
+@click.option("--std", default=128.0, show_default=True, help="Normalisation: x = (pixel - mean) / std.")
+@click.option("--task", type=click.Choice(["classification", "detection"]), help="Override the model's task.")
+@click.option("--seed", default=0, show_default=True, help="Calibration sampling seed.")
+@click.option("--video-every", default=10, show_default=True, type=click.IntRange(min=1),
+              help="Take every k-th frame of a video.")
+@click.option("--max-detections", default=25, show_default=True, help="Detection: boxes kept.")
+@click.option("--score-threshold", default=1e-8, show_default=True, help="Detection: lowest score kept.")
+@click.option("--iou-threshold", default=0.5, show_default=True, help="Detection: NMS IoU threshold.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Keep per-tensor calibration statistics "
+                                                                    "here, so another method reuses them.")
+@click.option("--no-compile", is_flag=True, help="Do not run edgetpu_compiler even when it is installed.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@handles_errors
+def convert(model, calib, weights, num_samples, method, io, labels_path, write_float, out_dir, strict, mean, std,
+            task, seed, video_every, max_detections, score_threshold, iou_threshold, cache_dir, no_compile,
+            as_json):
+    """Convert MODEL (a zoo name, .keras/.h5 file or SavedModel folder) to a full-int8 Edge TPU ready .tflite,
+    calibrated on your own pictures.
+
+    \b
+    Example:
+      edgekit convert efficientnet-lite0 --weights imagenet --calib photos/ --out out/
+    """
+    from edgekit.converters import api
+
+    result = api.convert(model, calib, out_dir, weights=weights, num_samples=num_samples,
+                         method=method or api.DEFAULT_METHOD, io=io, labels=labels_path, write_float=write_float,
+                         strict=strict, mean=mean, std=std, task=task, seed=seed, video_every=video_every,
+                         max_detections=max_detections, score_threshold=score_threshold,
+                         iou_threshold=iou_threshold, cache_dir=cache_dir, compile=not no_compile)
+    for warning in result.warnings:
+        click.echo(f"edgekit: warning: {warning}", err=True)
+    if as_json:
+        _emit_json(api.to_document(result))
+    else:
+        click.echo(format_result(result))

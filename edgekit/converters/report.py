@@ -1,0 +1,230 @@
+"""The conversion report: `<name>_report.json` for machines and `<name>_report.html` (inline SVG plots) for
+people. It answers "where does accuracy go": per-tensor float-vs-int8 error on calibration pictures, the
+activation ranges each method chose, what the Edge TPU will run, and what took the time.
+"""
+
+import html
+import json
+import os
+import warnings
+from collections import Counter
+
+import numpy as np
+
+from edgekit.compiler import rules
+from edgekit.runtime.adapters import common
+
+ERROR_SAMPLES = 8
+
+
+def _interpreter(model_bytes):
+    from ai_edge_litert.interpreter import Interpreter
+
+    with warnings.catch_warnings():
+        # LiteRT warns that keeping every tensor is for debugging: that is what this is.
+        warnings.simplefilter("ignore", UserWarning)
+        interpreter = Interpreter(model_content=bytes(model_bytes), experimental_preserve_all_tensors=True,
+                                  num_threads=os.cpu_count())
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def _int8_input(details, batch, mean, std):
+    """The float batch as pixels again, fed the way the runtime feeds the int8 model."""
+    pixels = np.clip(np.round(batch[0] * std + mean), 0, 255).astype(np.uint8)
+    scale, zero_point = details["quantization"]
+    return normalize_batch(pixels, details["dtype"], scale, zero_point, mean, std)
+
+
+def normalize_batch(pixels, dtype, scale, zero_point, mean, std):
+    return common.normalize(pixels, dtype, scale, zero_point, mean, std)[None]
+
+
+def layer_errors(calibrated, int8_bytes, batches, mean, std, samples=ERROR_SAMPLES):
+    """Per activation tensor present in both models (matched by name): RMSE in units of the int8 scale,
+    SNR in dB, over the first `samples` calibration inputs."""
+    float_run, int8_run = _interpreter(calibrated), _interpreter(int8_bytes)
+    float_by_name = {d["name"]: d["index"] for d in float_run.get_tensor_details()}
+    pairs = []
+    for d in int8_run.get_tensor_details():
+        scales = d["quantization_parameters"]["scales"]
+        if d["name"] in float_by_name and len(scales) == 1 and d["dtype"] in (np.int8, np.uint8):
+            pairs.append((d, float_by_name[d["name"]]))
+    sums = {d["index"]: [0.0, 0.0, 0] for d, _ in pairs}
+    input_details = int8_run.get_input_details()[0]
+    float_input = float_run.get_input_details()[0]["index"]
+    for batch in batches[:samples]:
+        float_run.set_tensor(float_input, batch)
+        float_run.invoke()
+        int8_run.set_tensor(input_details["index"], _int8_input(input_details, batch, mean, std))
+        int8_run.invoke()
+        for d, float_index in pairs:
+            try:
+                reference = float_run.get_tensor(float_index).astype(np.float64)
+                scale, zero_point = d["quantization"]
+                values = scale * (int8_run.get_tensor(d["index"]).astype(np.float64) - zero_point)
+            except ValueError:
+                continue
+            if reference.shape != values.shape:
+                continue
+            s = sums[d["index"]]
+            s[0] += float(np.sum(reference ** 2))
+            s[1] += float(np.sum((reference - values) ** 2))
+            s[2] += reference.size
+    rows = []
+    for d, _ in pairs:
+        signal, noise, count = sums[d["index"]]
+        if not count:
+            continue
+        scale = float(d["quantization"][0])
+        rmse = (noise / count) ** 0.5
+        rows.append({"index": int(d["index"]), "name": d["name"], "scale": scale,
+                     "rmse": rmse, "rmse_in_steps": rmse / scale if scale else None,
+                     "snr_db": 10 * np.log10(signal / noise) if noise > 0 and signal > 0 else None})
+    return rows
+
+
+def build(name, int8_model, calibrated, batches, recorded, edits, statistics, method, calibration, prediction,
+          warnings, timings, compile_document, cache_hit, options, float_path, int8_path):
+    from edgekit.compiler import check
+
+    graph = int8_model.main
+    verdicts = {v.index: v for v in prediction.ops}
+    ops = []
+    for op in graph.operators:
+        v = verdicts.get(op.index)
+        ops.append({"index": op.index, "op": op.name, "version": op.version,
+                    "inputs": [graph.tensors[i].type for i in op.inputs if i >= 0],
+                    "outputs": [graph.tensors[i].type for i in op.outputs if i >= 0],
+                    "edgetpu": v.status if v else None, "reason": v.reason if v else None})
+    errors = layer_errors(calibrated, bytes(open(int8_path, "rb").read()), batches, options.mean, options.std)
+    activation_ranges = []
+    for index, r in sorted(recorded.items()):
+        chosen = edits.get(index, (r.low, r.high))
+        activation_ranges.append({"index": index, "name": r.name, "min": r.low, "max": r.high, "chosen": [float(chosen[0]), float(chosen[1])]})
+    return {"name": name, "files": {"int8": int8_path, "float": float_path},
+            "method": method, "statistics_cached": cache_hit, "io": options.io,
+            "normalization": {"mean": options.mean, "std": options.std},
+            "input": _tensor_doc(int8_model.input_tensors()[0]),
+            "outputs": [_tensor_doc(t) for t in int8_model.output_tensors()],
+            "op_counts": dict(Counter(op.name for op in graph.operators)),
+            "ops": ops, "edgetpu": check.summary(prediction),
+            "parameters": {"bytes": prediction.parameter_bytes, "on_chip_cache_bytes": rules.ON_CHIP_CACHE_BYTES,
+                           "fits": prediction.parameter_bytes <= rules.ON_CHIP_CACHE_BYTES},
+            "layer_errors": errors, "activation_ranges": activation_ranges, "calibration": calibration,
+            "warnings": warnings, "compile": compile_document,
+            "timings_s": {k: round(v, 3) for k, v in timings.items()}}
+
+
+def _tensor_doc(t):
+    scale, zero_point = t.quantization.per_tensor
+    return {"name": t.name, "type": t.type, "shape": list(t.shape), "scale": scale, "zero_point": zero_point}
+
+
+# --- HTML with hand-written SVG plots ------------------------------------------------------------------
+
+def _svg_ranges(rows, width=720):
+    """One row per activation: the calibrated [min, max] in grey, the range used in blue, on a symmetric
+    log-like axis (sign(x) * log10(1 + |x|)) so tiny and huge ranges both show."""
+    if not rows:
+        return ""
+    squash = lambda x: float(np.sign(x) * np.log10(1 + abs(x)))   # noqa: E731
+    extent = max(max(abs(squash(r["min"])), abs(squash(r["max"]))) for r in rows) or 1.0
+    row_h, left = 6, 60
+    x = lambda v: left + (squash(v) / extent + 1) / 2 * (width - left - 10)   # noqa: E731
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{len(rows) * row_h + 30}">',
+             f'<line x1="{x(0):.1f}" y1="0" x2="{x(0):.1f}" y2="{len(rows) * row_h}" stroke="#999"/>']
+    for k, r in enumerate(rows):
+        y = k * row_h
+        parts.append(f'<rect x="{x(r["min"]):.1f}" y="{y}" width="{max(x(r["max"]) - x(r["min"]), 1):.1f}" '
+                     f'height="{row_h - 1}" fill="#ccc"><title>{html.escape(r["name"])}: '
+                     f'[{r["min"]:.4g}, {r["max"]:.4g}] used [{r["chosen"][0]:.4g}, {r["chosen"][1]:.4g}]</title></rect>')
+        lo, hi = r["chosen"]
+        parts.append(f'<rect x="{x(lo):.1f}" y="{y + 1}" width="{max(x(hi) - x(lo), 1):.1f}" height="{row_h - 3}" '
+                     f'fill="#3b6fb6"/>')
+    bottom = len(rows) * row_h + 20
+    for v in (-extent, 0, extent):
+        real = float(np.sign(v) * (10 ** abs(v) - 1))
+        xv = left + (v / extent + 1) / 2 * (width - left - 10)
+        parts.append(f'<text x="{xv:.1f}" y="{bottom}" font-size="10" text-anchor="middle">{real:.3g}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _svg_snr(rows, width=720, height=200):
+    values = [(r["snr_db"] if r["snr_db"] is not None else 60.0) for r in rows]
+    if not values:
+        return ""
+    top = max(60.0, max(values))
+    left, bottom = 40, height - 20
+    step = (width - left - 10) / max(len(values) - 1, 1)
+    y = lambda v: bottom - max(v, 0) / top * (bottom - 10)   # noqa: E731
+    points = " ".join(f"{left + k * step:.1f},{y(v):.1f}" for k, v in enumerate(values))
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">',
+             f'<polyline points="{points}" fill="none" stroke="#3b6fb6" stroke-width="1.5"/>']
+    for k, (r, v) in enumerate(zip(rows, values)):
+        parts.append(f'<circle cx="{left + k * step:.1f}" cy="{y(v):.1f}" r="2" fill="#3b6fb6"><title>'
+                     f'{html.escape(r["name"])}: SNR {v:.1f} dB, RMSE {r["rmse_in_steps"] or 0:.2f} steps</title></circle>')
+    for v in (0, 20, 40, top):
+        parts.append(f'<text x="{left - 4}" y="{y(v) + 3:.1f}" font-size="10" text-anchor="end">{v:.0f}</text>')
+    parts.append(f'<text x="{width / 2}" y="{height - 4}" font-size="10" text-anchor="middle">tensor, in '
+                 'execution order (dB; lower = more int8 error)</text></svg>')
+    return "".join(parts)
+
+
+def _table(header, rows):
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def to_html(doc):
+    e = doc["edgetpu"]
+    worst = sorted([r for r in doc["layer_errors"] if r["snr_db"] is not None], key=lambda r: r["snr_db"])[:10]
+    cal = doc["calibration"]
+    sections = [
+        f"<h1>{html.escape(doc['name'])}: int8 conversion report</h1>",
+        f"<p>Calibration method <b>{html.escape(doc['method'])}</b>, I/O {doc['io']}, input "
+        f"{html.escape(str(doc['input']['shape']))} {doc['input']['type']} scale {doc['input']['scale']:.6g} zero point "
+        f"{doc['input']['zero_point']}.</p>",
+        "<h2>Warnings</h2>" + ("<ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in doc["warnings"]) + "</ul>"
+                               if doc["warnings"] else "<p>none</p>"),
+        "<h2>Edge TPU (predicted)</h2>"
+        f"<p>{e['tpu']} of {e['ops']} ops on the Edge TPU, {e['cpu']} on the CPU {html.escape(str(e['cpu_ops']))}. "
+        f"Parameters {doc['parameters']['bytes'] / 2**20:.2f} MiB of about "
+        f"{doc['parameters']['on_chip_cache_bytes'] / 2**20:.2f} MiB on-chip cache "
+        f"({'fits' if doc['parameters']['fits'] else 'does not fit: the rest streams every inference'}).</p>",
+        "<h2>Where accuracy goes: float vs int8 per tensor</h2>",
+        _svg_snr(doc["layer_errors"]),
+        "<p>Worst tensors:</p>" + _table(("tensor", "SNR dB", "RMSE (int8 steps)", "scale"),
+                                         [(r["name"], f"{r['snr_db']:.1f}", f"{r['rmse_in_steps']:.2f}",
+                                           f"{r['scale']:.4g}") for r in worst]),
+        "<h2>Activation ranges (grey: calibrated min/max, blue: used)</h2>", _svg_ranges(doc["activation_ranges"]),
+        "<h2>Calibration set</h2>"
+        f"<p>{cal['used']} of {cal['requested']} requested images from {html.escape(str(cal['source']))} "
+        f"({cal['kind']}, {cal['candidates']} candidates, {cal['skipped']} skipped), strata "
+        f"{html.escape(str(cal['strata']))}, mean pixel {cal['pixel_mean']}.</p>",
+        "<h2>Ops</h2>" + _table(("#", "op", "version", "inputs", "outputs", "Edge TPU", "reason"),
+                                [(o["index"], o["op"], o["version"], " ".join(o["inputs"]), " ".join(o["outputs"]),
+                                  o["edgetpu"], o["reason"]) for o in doc["ops"]]),
+        "<h2>Timings (s)</h2>" + _table(("step", "seconds"), sorted(doc["timings_s"].items())),
+    ]
+    style = ("<style>body{font-family:sans-serif;max-width:980px;margin:2em auto}table{border-collapse:collapse;"
+             "font-size:12px}td,th{border:1px solid #ddd;padding:2px 6px}</style>")
+    return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(doc['name'])}</title>{style}" \
+           f"</head><body>{''.join(sections)}</body></html>"
+
+
+def write(out_dir, name, doc):
+    from edgekit.converters.api import write_atomic
+
+    json_path = write_atomic(os.path.join(out_dir, f"{name}_report.json"),
+                             json.dumps(doc, indent=2, default=_default))
+    html_path = write_atomic(os.path.join(out_dir, f"{name}_report.html"), to_html(doc))
+    return json_path, html_path
+
+
+def _default(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)

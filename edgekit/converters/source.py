@@ -1,0 +1,143 @@
+"""Get a Keras model from what the user named (a zoo name, a .keras/.h5 file, a SavedModel folder) and
+export it as a SavedModel whose one endpoint takes a fixed [1, H, W, C] batch.
+
+Why a SavedModel in between: TF 2.21's `from_concrete_functions` with a Keras 3 model converts without
+error into a model with unresolved variables and NaN outputs; a Keras `ExportArchive` endpoint with a
+static input signature plus `from_saved_model` converts correctly and fixes the batch at 1 (a dynamic batch
+leaves SHAPE / STRIDED_SLICE / PACK on int32 tensors, which the Edge TPU cannot map).
+"""
+
+import os
+import zipfile
+from collections import namedtuple
+
+from edgekit.errors import EdgekitError
+
+# model: the Keras model; name: file-name stem for outputs; source: provenance text; zoo: the zoo entry or None.
+Loaded = namedtuple("Loaded", "model name source zoo")
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+class ModelSourceError(EdgekitError):
+    exit_code = 2
+
+
+def _zoo():
+    try:
+        from edgekit import models
+    except ImportError:
+        return None
+    return models if hasattr(models, "create") and hasattr(models, "list_models") else None
+
+
+def zoo_names():
+    zoo = _zoo()
+    return list(zoo.list_models()) if zoo else []
+
+
+def load_keras(spec, weights=None, num_classes=None):
+    """A `Loaded` for a zoo name, a Keras file or a SavedModel folder; clear errors for everything else."""
+    if isinstance(spec, str) and not os.path.exists(spec) and spec in zoo_names():
+        kwargs = {"weights": weights} if weights else {}
+        if num_classes:
+            kwargs["num_classes"] = num_classes
+        try:
+            model = _zoo().create(spec, **kwargs)
+        except EdgekitError:
+            raise
+        except (ValueError, OSError) as e:
+            raise ModelSourceError(f"{spec}: cannot build the zoo model ({e})") from None
+        return Loaded(model, spec.replace("/", "_"), f"zoo:{spec}" + (f" weights={weights}" if weights else ""),
+                      spec)
+    path = os.fspath(spec)
+    if not os.path.exists(path):
+        known = ", ".join(zoo_names()) or "none installed"
+        raise ModelSourceError(f"{path}: no such model file or folder, and not a zoo model name (zoo: {known})")
+    name = os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
+    if os.path.isdir(path):
+        return Loaded(_load_saved_model(path), name, os.path.abspath(path), None)
+    if not path.lower().endswith(KERAS_SUFFIXES):
+        raise ModelSourceError(f"{path}: not a Keras model: give a .keras or .h5 file, a SavedModel folder, or a "
+                               "zoo name")
+    return Loaded(_load_keras_file(path), name, os.path.abspath(path), None)
+
+
+def _load_keras_file(path):
+    import keras
+
+    if path.lower().endswith(".keras") and not zipfile.is_zipfile(path):
+        raise ModelSourceError(f"{path}: corrupt .keras file (not a zip archive); save the model again with "
+                               "model.save(...)")
+    try:
+        zoo = _zoo()
+        if zoo is not None and hasattr(zoo, "load"):
+            return zoo.load(path)
+        return keras.models.load_model(path, compile=False)
+    except TypeError as e:
+        text = str(e).splitlines()[0]
+        if "custom" in text.lower() or "could not locate" in text.lower() or "unknown" in text.lower():
+            raise ModelSourceError(f"{path}: the model uses a layer Keras does not know ({text[:160]}); register "
+                                   "it with @keras.saving.register_keras_serializable() in code imported before "
+                                   "converting, or save the model without custom layers") from None
+        raise ModelSourceError(f"{path}: cannot load the Keras model ({text[:200]})") from None
+    except (ValueError, OSError, KeyError, zipfile.BadZipFile) as e:
+        text = (str(e).splitlines() or [type(e).__name__])[0]
+        raise ModelSourceError(f"{path}: cannot load the Keras model ({text[:200]})") from None
+
+
+def _load_saved_model(path):
+    import keras
+
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise ModelSourceError(f"{path}: a folder without saved_model.pb is not a SavedModel")
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(path)
+        signature = loaded.signatures["serving_default"]
+        specs = list(signature.structured_input_signature[1].values())
+        layer = keras.layers.TFSMLayer(path, call_endpoint="serving_default")
+    except (ValueError, OSError, KeyError) as e:
+        raise ModelSourceError(f"{path}: cannot load the SavedModel ({str(e).splitlines()[0][:200]})") from None
+    if len(specs) != 1 or specs[0].shape.rank != 4 or None in specs[0].shape.as_list()[1:]:
+        raise ModelSourceError(f"{path}: the serving_default signature must take one [batch, H, W, C] image of a "
+                               "fixed size")
+    # A Keras model around the layer, so the export path is the same as for Keras files.
+    images = keras.Input(tuple(specs[0].shape.as_list()[1:]), batch_size=1)
+    outputs = layer(images)
+    if isinstance(outputs, dict):
+        outputs = outputs[sorted(outputs)[0]] if len(outputs) == 1 else outputs
+    return keras.Model(images, outputs)
+
+
+def input_shape(model):
+    """(H, W, C) of the model's single image input."""
+    shape = getattr(model, "input_shape", None)
+    if isinstance(shape, list):
+        if len(shape) != 1:
+            raise ModelSourceError(f"the model has {len(shape)} inputs; edgekit converts single-image models")
+        shape = shape[0]
+    if shape is None or len(shape) != 4 or any(d is None for d in shape[1:]):
+        raise ModelSourceError(f"the model's input shape {shape} is not a fixed [batch, H, W, C] image; build it "
+                               "with a fixed input size, e.g. keras.Input((224, 224, 3))")
+    return tuple(int(d) for d in shape[1:])
+
+
+def export_fixed_batch(model, folder, shape, wrap=None):
+    """Write a SavedModel at `folder` whose `serving_default` takes float32 [1, *shape].
+
+    `wrap(outputs) -> outputs` adds graph after the model (detection post-processing)."""
+    import keras
+    import tensorflow as tf
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    def serve(images):
+        outputs = model(images, training=False)
+        return wrap(outputs) if wrap else outputs
+
+    archive.add_endpoint(name="serving_default", fn=serve,
+                         input_signature=[tf.TensorSpec([1, *shape], tf.float32, name="images")])
+    archive.write_out(folder, verbose=False)
+    return folder

@@ -1,0 +1,264 @@
+"""Full-int8 conversion of small Keras models calibrated on real photos, checked the way the Edge TPU
+compiler and `edgekit run` will see the result."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import CORAL
+from edgekit.compiler import rules
+from edgekit.tflite.metadata import read_edgekit_metadata
+from edgekit.tflite.model import read_model
+
+keras = pytest.importorskip("keras")
+
+SIZE = 96
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "coins", "hubble_deep_field", "retina")
+CORAL_PHOTOS = ("cat.bmp", "parrot.jpg", "grace_hopper.bmp")
+
+
+def write_photos(folder):
+    """Real photos in two subfolders (so sampling has strata) and one junk file (skipped, counted)."""
+    from PIL import Image
+    from skimage import data
+
+    for k, name in enumerate(PHOTOS):
+        os.makedirs(folder / "ab"[k % 2], exist_ok=True)
+        Image.fromarray(getattr(data, name)()).save(folder / "ab"[k % 2] / f"{name}.png")
+    for name in CORAL_PHOTOS:
+        if (CORAL / name).exists():
+            shutil.copy(CORAL / name, folder / "a" / name)
+    (folder / "b" / "junk.jpg").write_text("not a picture")
+    return folder
+
+
+def small_classifier(classes=6, activation="relu6", seed=0):
+    """A Lite-style net (conv, depthwise, 1x1, average pool, dense, softmax) with seeded weights; the dense
+    layer is scaled up so its softmax is decisive, as a trained classifier's is."""
+    keras.utils.set_random_seed(seed)
+    images = keras.Input((SIZE, SIZE, 3), batch_size=1)
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation=activation)(images)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+    x = keras.layers.Conv2D(32, 1, activation="relu6")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(classes, kernel_initializer=keras.initializers.RandomNormal(stddev=3.0))(x)
+    return keras.Model(images, keras.layers.Softmax()(x), name="small")
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory):
+    return write_photos(tmp_path_factory.mktemp("photos"))
+
+
+@pytest.fixture(scope="session")
+def labels_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("labels") / "labels.txt"
+    path.write_text("\n".join(f"thing{i}" for i in range(6)) + "\n")
+    return path
+
+
+def photo_paths(folder):
+    return sorted(str(p) for p in folder.rglob("*") if p.suffix in (".png", ".bmp", ".jpg") and "junk" not in p.name)
+
+
+def imprint(model, paths, gain=40.0):
+    """Weight imprinting (as Coral does on device): each class's dense weights are one photo's normalised
+    features, so the float model has a clear, different answer per photo, like a trained classifier."""
+    features = keras.Model(model.inputs, model.layers[-3].output)
+    rows = np.stack([features.predict(_model_input(p), verbose=0)[0] for p in paths[:6]])
+    rows = rows - rows.mean(axis=0)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    dense = model.layers[-2]
+    dense.set_weights([(gain * rows.T).astype(np.float32), np.zeros(len(rows), np.float32)])
+    return model
+
+
+@pytest.fixture(scope="session")
+def converted(photos, labels_file, tmp_path_factory):
+    from edgekit.converters.api import convert
+
+    model = imprint(small_classifier(), photo_paths(photos))
+    out = tmp_path_factory.mktemp("out")
+    result = convert(model, str(photos), out, name="small", labels=str(labels_file), write_float=True,
+                     compile=False)
+    return model, result
+
+
+def test_every_tensor_is_8_bit_but_int32_constants(converted):
+    _, result = converted
+    model = read_model(result.int8_path)
+    for t in model.main.tensors:
+        assert t.type in ("UINT8", "INT8") or (t.type == "INT32" and t.is_constant), t
+
+
+def test_raw_pixel_input_batch_one(converted):
+    _, result = converted
+    model = read_model(result.int8_path)
+    (image,) = model.input_tensors()
+    assert image.type == "UINT8" and image.shape == (1, SIZE, SIZE, 3) and not image.is_dynamic
+    scale, zero_point = image.quantization.per_tensor
+    assert abs(scale - 1 / 128) < 1e-9 and zero_point == 127
+    assert model.output_tensors()[0].type == "UINT8"
+
+
+def test_op_versions_within_compiler_16(converted):
+    _, result = converted
+    for op in read_model(result.int8_path).operators():
+        assert op.version <= rules.max_version(op.name), op
+
+
+def test_metadata_embedded(converted, labels_file):
+    _, result = converted
+    for path in (result.int8_path, result.float_path):
+        recorded = read_edgekit_metadata(read_model(path))
+        assert recorded["task"] == "classification"
+        assert recorded["labels"] == [f"thing{i}" for i in range(6)]
+        assert recorded["input_size"] == [SIZE, SIZE]
+        assert (recorded["mean"], recorded["std"]) == (127.0, 128.0)
+        assert recorded["resize"] == "tflite-bilinear"
+        assert recorded["calibration"].startswith("minmax (11 images")
+        assert recorded["edgekit_version"]
+
+
+def test_calibration_summary_counts_skipped(converted):
+    _, result = converted
+    c = result.calibration
+    assert c["used"] == 11 and c["skipped"] == 1 and c["strata"] == {"a": 7, "b": 4}
+    assert any("fewer than 100" in w for w in result.warnings)
+    assert any("1 calibration files skipped" in w for w in result.warnings)
+
+
+def _model_input(photo):
+    from edgekit.calibration.data import Preprocess, prepare
+    from edgekit.runtime.images import load_image
+
+    pixels = prepare(load_image(photo), Preprocess((SIZE, SIZE), "tflite-bilinear", False))
+    return ((pixels.astype(np.float32) - 127) / 128)[None]
+
+
+def _float_scores(model, photo):
+    return model.predict(_model_input(photo), verbose=0)[0]
+
+
+def test_edgekit_run_top_class_matches_keras(converted, photos):
+    """Through `edgekit run` (no flags: labels and preprocessing come from the metadata) the int8 model
+    picks the float Keras model's class on every photo where the float answer is clear."""
+    from edgekit.runtime.commands import run_images
+
+    model, result = converted
+    paths = photo_paths(photos)
+    document = run_images(result.int8_path, paths, device="cpu", top_k=1)
+    float_document = run_images(result.float_path, paths, device="cpu", top_k=1)
+    clear = 0
+    for path, found, found_float in zip(paths, document["results"], float_document["results"]):
+        scores = _float_scores(model, path)
+        first, second = np.sort(scores)[::-1][:2]
+        assert found_float["classes"][0]["id"] == int(np.argmax(scores))
+        if first - second > 0.1:
+            clear += 1
+            assert found["classes"][0]["id"] == int(np.argmax(scores)), path
+            assert found["classes"][0]["label"] == f"thing{int(np.argmax(scores))}"
+    assert clear >= 6
+
+
+def test_report_written(converted):
+    _, result = converted
+    report = json.loads(open(result.report_json).read())
+    assert report["method"] == "minmax" and report["parameters"]["fits"]
+    assert {o["op"] for o in report["ops"]} >= {"CONV_2D", "DEPTHWISE_CONV_2D", "SOFTMAX"}
+    errors = {r["name"]: r for r in report["layer_errors"]}
+    assert len(errors) >= 4 and all(r["snr_db"] is None or r["snr_db"] > 5 for r in errors.values())
+    html = open(result.report_html).read()
+    assert "<svg" in html and "Where accuracy goes" in html
+
+
+def test_no_partial_files_left(converted):
+    _, result = converted
+    leftovers = [f for f in os.listdir(os.path.dirname(result.int8_path)) if f.endswith(".part") or f.startswith(".")]
+    assert leftovers == []
+
+
+def test_int8_io(photos, tmp_path):
+    from edgekit.converters.api import convert
+
+    result = convert(small_classifier(), str(photos), tmp_path, name="s8", io="int8", compile=False, report=False,
+                     num_samples=4)
+    image = read_model(result.int8_path).input_tensors()[0]
+    assert image.type == "INT8" and image.quantization.per_tensor == (1 / 128, -1)
+
+
+def test_interrupted_conversion_leaves_no_tflite(photos, tmp_path, monkeypatch):
+    from edgekit.converters import api, quantize
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(quantize, "quantize", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        api.convert(small_classifier(), str(photos), tmp_path, name="x", compile=False, num_samples=4)
+    assert [f for f in os.listdir(tmp_path)] == []
+
+
+def test_hard_swish_warned_or_refused(photos, tmp_path):
+    from edgekit.converters.api import convert
+    from edgekit.converters.checks import ConversionCheckError
+
+    model = small_classifier(activation="hard_swish")
+    result = convert(model, str(photos), tmp_path, name="hs", compile=False, report=False, num_samples=4)
+    assert any("HARD_SWISH" in w and "CPU" in w for w in result.warnings)
+    with pytest.raises(ConversionCheckError, match="HARD_SWISH.*--strict"):
+        convert(model, str(photos), tmp_path / "strict", name="hs", compile=False, report=False, num_samples=4,
+                strict=True)
+    assert not (tmp_path / "strict" / "hs_int8.tflite").exists()
+
+
+def test_float_tensor_fails_naming_the_op(converted):
+    """The check that guards against 'Model not quantized', run on a float model."""
+    from edgekit.converters.checks import ConversionCheckError, verify
+
+    _, result = converted
+    with pytest.raises(ConversionCheckError, match=r"op 0 CONV_2D uses tensor .* FLOAT32, not 8-bit"):
+        verify(read_model(result.float_path))
+
+
+def test_too_new_op_version_fails_naming_the_op(converted, monkeypatch):
+    from edgekit.converters.checks import ConversionCheckError, verify
+
+    _, result = converted
+    monkeypatch.setitem(rules.COMPILER16_MAX_VERSION, "DEPTHWISE_CONV_2D", 1)
+    with pytest.raises(ConversionCheckError, match=r"DEPTHWISE_CONV_2D came out as version 3, but edgetpu_compiler "
+                                                   r"16 knows it up to version 1"):
+        verify(read_model(result.int8_path))
+
+
+def test_calibrate_edit_quantize_path(converted, tmp_path):
+    """Smoke test of the private TensorFlow API behind the range methods: an edited range shows up
+    exactly in the quantized scale, an unedited one equals what convert() records."""
+    from edgekit.converters import quantize, source
+
+    model, _ = converted
+    saved = source.export_fixed_batch(model, str(tmp_path / "sm"), (SIZE, SIZE, 3))
+    rng = np.random.default_rng(0)
+    batches = quantize.to_model_input(rng.integers(0, 256, (4, SIZE, SIZE, 3), dtype=np.uint8), 127, 128)
+    calibrated = quantize.calibrate(saved, batches)
+    recorded = quantize.recorded_ranges(read_model(calibrated))
+    conv = next(i for i, r in recorded.items() if "conv2d" in r.name and "Relu6" in r.name)
+    low, high = recorded[conv].low, recorded[conv].high
+    plain = read_model(quantize.quantize(calibrated))
+    edited = read_model(quantize.quantize(quantize.set_ranges(calibrated, {conv: (low, 0.9 * high)})))
+    name = recorded[conv].name
+    plain_scale, edited_scale = (next(t for t in m.main.tensors if t.name == name).quantization.per_tensor[0]
+                                 for m in (plain, edited))
+    assert abs(plain_scale - (high - low) / 255) < 1e-6
+    assert abs(edited_scale / plain_scale - 0.9) < 1e-3
+
+
+def test_importing_edgekit_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = "import sys, edgekit, edgekit.cli; assert callable(edgekit.__getattr__); print('tensorflow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
