@@ -25,16 +25,21 @@ class UnusableModelError(EdgekitError):
     exit_code = 2
 
 
-def check_file(path, min_runtime=rules.DEFAULT_RUNTIME, multiple_subgraphs=False):
-    """Read and predict; raise UnusableModelError (one line: what, which file, what to do) when fatal."""
+def check_file(path, min_runtime=rules.DEFAULT_RUNTIME, multiple_subgraphs=False, allow_fatal=False):
+    """Read and predict; raise UnusableModelError (one line: what, which file, what to do) when fatal,
+    unless allow_fatal (then the caller reports `prediction.fatal` itself, e.g. as JSON)."""
     model = read_model(path)
     if model.is_edgetpu_compiled:
         raise UnusableModelError(f"{path}: already compiled for the Edge TPU (it has edgetpu-custom-op); "
                                  f"run `edgekit inspect {path}`, or check the CPU model it came from")
     prediction = predict(model, min_runtime, multiple_subgraphs)
-    if prediction.fatal:
-        raise UnusableModelError(f"{path}: {prediction.fatal.message}; {prediction.fatal.fix}")
+    if prediction.fatal and not allow_fatal:
+        raise_fatal(prediction)
     return prediction
+
+
+def raise_fatal(prediction):
+    raise UnusableModelError(f"{prediction.path}: {prediction.fatal.message}; {prediction.fatal.fix}")
 
 
 def predict(model, min_runtime=rules.DEFAULT_RUNTIME, multiple_subgraphs=False):
@@ -44,7 +49,8 @@ def predict(model, min_runtime=rules.DEFAULT_RUNTIME, multiple_subgraphs=False):
     float_ops = [v for v in verdicts if v.reason == rules.DATA_TYPE and "float" in v.detail]
     if fatal is None and float_ops and not any(t.type in rules.EIGHT_BIT for t in graph.tensors):
         names = _counted(v.op for v in float_ops)
-        fatal = Fatal("not_quantized", f"model not quantized: {len(float_ops)} ops work on float ({names})", None, QUANTIZE_FIX)
+        fatal = Fatal("not_quantized", f"model not quantized: {len(float_ops)} ops work on float ({names})",
+                      None, QUANTIZE_FIX)
     total, cached, streamed = parameter_split(graph, verdicts)
     prediction = Prediction(path=model.path, ops=verdicts, cut=cut, fatal=fatal, float_ops=float_ops,
                             parameter_bytes=total, cached_bytes=cached, streamed_bytes=streamed, fixes=[],
@@ -65,7 +71,8 @@ def fatal_problem(model):
         newest = rules.max_version(op.name)
         if op.version > newest:
             known = f"up to version {newest}" if newest else "not at all"
-            return Fatal("version", f"op {op.index} {op.name} is version {op.version}, but compiler 16 knows it {known}",
+            return Fatal("version",
+                         f"op {op.index} {op.name} is version {op.version}, but compiler 16 knows it {known}",
                          f"Didn't find op for builtin opcode '{op.name}' version '{op.version}' ... "
                          f"{rules.FATAL_PARSE}",
                          "re-convert with TensorFlow 2.5 (or avoid the feature that needs the newer version)")
@@ -155,11 +162,13 @@ def fixes(graph, p):
         advice.append("the input QUANTIZE runs on the CPU: convert with inference_input_type=tf.uint8 to drop it")
     if p.cut is not None:
         op = graph.operators[p.cut.index]
-        feeding = [graph.tensors[i].name for i in op.inputs if i >= 0 and not graph.tensors[i].is_constant]
-        advice.append(f"op {p.cut.index} {p.cut.op} cuts the graph ({p.cut.detail}); "
-                      + (rules.ALTERNATIVES.get(p.cut.op, "") + "; " if p.cut.op in rules.ALTERNATIVES else "")
-                      + f"to end the Edge TPU part there on purpose (e.g. before post-processing) compile with "
-                      f"--intermediate {','.join(feeding)}")
+        # -i names tensors the Edge TPU part produces: the mapped ops' outputs that feed the cutting op.
+        mapped = {t for v in p.ops if v.status == "tpu" for t in graph.operators[v.index].outputs}
+        feeding = [graph.tensors[i].name for i in op.inputs if i in mapped]
+        advice.append(f"op {p.cut.index} {p.cut.op} cuts the graph ({p.cut.detail})"
+                      + (f"; {rules.ALTERNATIVES[p.cut.op]}" if p.cut.op in rules.ALTERNATIVES else "")
+                      + (f"; to end the Edge TPU part there on purpose (e.g. before post-processing) compile "
+                         f"with --intermediate {','.join(feeding)}" if feeding else ""))
         later = sum(v.reason == rules.MORE_THAN_ONE_SUBGRAPH for v in p.ops)
         if later:
             advice.append(f"{later} supported ops after the cut run on the CPU; compiling with multiple "
@@ -172,8 +181,8 @@ def fixes(graph, p):
     if needs:
         advice.append(f"raise --min-runtime to {max(needs)} (devices then need that libedgetpu or newer)")
     if p.streamed_bytes:
-        advice.append(f"{_mib(p.streamed_bytes)} of parameters do not fit the ~6.9 MiB on-chip cache and stream "
-                      "over USB/PCIe on every inference: use a smaller model, or --segments N over N Edge TPUs")
+        advice.append(f"{format_bytes(p.streamed_bytes)} of parameters do not fit the ~6.9 MiB on-chip cache and "
+                      "stream over USB/PCIe on every inference: use a smaller model, or --segments N over N Edge TPUs")
     return advice
 
 
@@ -198,5 +207,11 @@ def _counted(names):
     return ", ".join(f"{n} x{c}" if c > 1 else n for n, c in Counter(names).items())
 
 
-def _mib(n):
-    return f"{n / 1024 / 1024:.2f} MiB"
+def format_bytes(n):
+    """Bytes the way the compiler prints them: 7.02MiB, 80.00KiB, 0.00B."""
+    if n is None:
+        return "?"
+    for unit, factor in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= factor:
+            return f"{n / factor:.2f}{unit}"
+    return f"{n:.2f}B"

@@ -12,6 +12,7 @@ import click
 
 from edgekit.cli import _emit_json, handles_errors
 from edgekit.compiler import check as check_mod, compiler, inspect as inspect_mod, rules
+from edgekit.compiler.check import format_bytes as _bytes
 
 
 @click.command("check")
@@ -29,10 +30,12 @@ def check(model, min_runtime, multiple_subgraphs, strict, as_json):
     Example:
       edgekit check deeplabv3_mnv2_dm05_pascal_quant.tflite --strict
     """
-    prediction = check_mod.check_file(model, min_runtime, multiple_subgraphs)
+    prediction = check_mod.check_file(model, min_runtime, multiple_subgraphs, allow_fatal=True)
     if as_json:
         _emit_json(check_mod.to_document(prediction))
-    else:
+    if prediction.fatal:
+        check_mod.raise_fatal(prediction)
+    if not as_json:
         click.echo(format_prediction(prediction))
     if strict and any(v.status == "cpu" for v in prediction.ops):
         sys.exit(1)
@@ -141,8 +144,8 @@ def format_prediction(p):
             lines.append(f"  op {v.index:<4} {v.op:<24} {v.detail}")
     tpu = len(p.ops) - len(cpu)
     lines += ["", f"{tpu} of {len(p.ops)} ops on the Edge TPU, {len(cpu)} on the CPU",
-              f"parameters of mapped ops: {_mib(p.parameter_bytes)}; predicted on chip {_mib(p.cached_bytes)}, "
-              f"streamed {_mib(p.streamed_bytes)} (cache ~6.9 MiB)"]
+              f"parameters of mapped ops: {_bytes(p.parameter_bytes)}; predicted on chip {_bytes(p.cached_bytes)}, "
+              f"streamed {_bytes(p.streamed_bytes)} (cache ~6.9 MiB)"]
     if p.fixes:
         lines += ["", "fixes:"] + [f"  - {f}" for f in p.fixes]
     return "\n".join(lines)
@@ -153,8 +156,8 @@ def format_compile(result):
              f"in {result.report.compile_ms if result.report.compile_ms is not None else '?'} ms"]
     for m in result.report.models:
         lines += ["", f"{m.input_model} -> {m.output_model}",
-                  f"  on-chip cache used {_mib(m.on_chip_used)}, remaining {_mib(m.on_chip_remaining)}, "
-                  f"streamed off-chip {_mib(m.off_chip_streamed)}",
+                  f"  on-chip cache used {_bytes(m.on_chip_used)}, remaining {_bytes(m.on_chip_remaining)}, "
+                  f"streamed off-chip {_bytes(m.off_chip_streamed)}",
                   f"  Edge TPU subgraphs {m.subgraphs}, ops {m.total_ops} "
                   f"(Edge TPU {m.tpu_ops if m.tpu_ops is not None else '?'}, CPU "
                   f"{m.cpu_ops if m.cpu_ops is not None else '?'})"]
@@ -168,7 +171,3 @@ def format_compile(result):
                          f"{d.compiler_cpu}")
     lines += ["", "written: " + ", ".join(result.outputs)]
     return "\n".join(lines)
-
-
-def _mib(n):
-    return "?" if n is None else f"{n / 1048576:.2f} MiB"

@@ -7,6 +7,7 @@ or lone STAND_ALONE executable are streamed to the chip on every inference.
 
 from collections import Counter, namedtuple
 
+from edgekit.compiler.check import format_bytes
 from edgekit.errors import ModelFormatError
 from edgekit.tflite.edgetpu import EdgeTpuPackageError, layer_dtype, read_packages
 from edgekit.tflite.model import EDGETPU_CUSTOM_OP, read_model
@@ -119,29 +120,23 @@ def format_text(report):
             lines.append(f"  compiler {p.compiler_version or '?'}, min runtime {p.min_runtime_version}"
                          + (f", model id {p.model_identifier}" if p.model_identifier else ""))
             for x in p.executables:
-                lines.append(f"  {x.type:<18} params {_size(x.parameter_bytes):>10}  instructions "
-                             f"{_size(x.instruction_bytes):>10}  scratch {_size(x.scratch_size_bytes):>9}  "
-                             f"token {x.caching_token:x}")
+                lines.append(f"  {x.type:<18} params {format_bytes(x.parameter_bytes):>10}  "
+                             f"instructions {format_bytes(x.instruction_bytes):>10}  "
+                             f"scratch {format_bytes(x.scratch_size_bytes):>9}  token {x.caching_token:x}")
                 for kind, layers in (("in ", x.input_layers), ("out", x.output_layers)):
                     for layer in layers:
                         lines.append(f"    {kind} {_short(layer.name, 40):<40} {str(list(layer.shape)):<16} "
                                      f"{layer_dtype(layer):<7} zp {layer.zero_point:<6} scale {layer.scale:.6g}")
-        lines.append(f"  parameters cached on chip {_size(c.cached_bytes)}, streamed {_size(c.streamed_bytes)}")
+        lines.append(f"  parameters cached on chip {format_bytes(c.cached_bytes)}, "
+                     f"streamed {format_bytes(c.streamed_bytes)}")
     s = report.summary
     cpu = ", ".join(f"{n} x{k}" if k > 1 else n for n, k in s["cpu_op_counts"].items()) or "none"
     lines += ["", f"ops left on the CPU: {cpu}",
               f"summary: {s['ops']} ops, {s['edgetpu_custom_ops']} on the Edge TPU, {s['cpu_ops']} on the CPU; "
-              f"min runtime {s['min_runtime_version']}; cached {_size(s['cached_bytes'])}, streamed "
-              f"{_size(s['streamed_bytes'])}"]
+              f"min runtime {s['min_runtime_version']}; cached {format_bytes(s['cached_bytes'])}, streamed "
+              f"{format_bytes(s['streamed_bytes'])}"]
     return "\n".join(lines)
 
 
 def _short(text, width):
     return text if len(text) <= width else text[:width - 3] + "..."
-
-
-def _size(n):
-    for unit, factor in (("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= factor:
-            return f"{n / factor:.2f}{unit}"
-    return f"{n}B"

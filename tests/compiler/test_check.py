@@ -194,7 +194,8 @@ def test_one_stray_float_op_is_named(coral, tmp_path):
     prediction = check.predict(read_model(path))
     assert prediction.fatal is None and prediction.cut.index == 5
     assert [v.index for v in prediction.float_ops] == [5, 6]        # the op writing it and the one reading it
-    assert prediction.fixes[0].startswith("2 ops work on float (DEPTHWISE_CONV_2D, CONV_2D): convert with full-integer")
+    assert prediction.fixes[0].startswith("2 ops work on float (DEPTHWISE_CONV_2D, CONV_2D): convert with "
+                                          "full-integer")
 
 
 def test_parameters_beyond_the_cache_are_streamed(coral, tmp_path):

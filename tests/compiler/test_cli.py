@@ -75,6 +75,8 @@ def test_dynamic_batch(coral, tmp_path):
     assert result.exit_code == 2
     assert one_line(result) == (f"{path}: tensor 'input' has a dynamic shape [-1, 128, 128, 3]; fix the batch "
                                 "to 1: convert from a model with a static input shape like [1, H, W, 3]")
+    document = json.loads(run("check", path, "--json").stdout)
+    assert document["summary"]["fatal"]["kind"] == "dynamic"
 
 
 def test_too_new_op_version(coral, tmp_path):
