@@ -91,12 +91,7 @@ def verify(model, strict=False):
     unexpected = [v for v in cpu if v.op not in (POSTPROCESS_OP,) and not _expected_tail(model, v)]
     warnings = []
     if unexpected:
-        names = sorted({v.op for v in unexpected})
-        message = (f"{len(unexpected)} ops will run on the CPU, not the Edge TPU: {', '.join(names)} "
-                   f"(first: op {unexpected[0].index} {unexpected[0].op}: {unexpected[0].detail or unexpected[0].reason})")
-        hints = [rules.ALTERNATIVES[n] for n in names if n in rules.ALTERNATIVES]
-        if hints:
-            message += "; " + "; ".join(hints)
+        message = cpu_message(unexpected)
         if strict:
             raise ConversionCheckError(message + " (refused under --strict)")
         warnings.append(message)
@@ -109,3 +104,16 @@ def _expected_tail(model, verdict):
     if not any(op.name == POSTPROCESS_OP for op in model.operators()):
         return False
     return verdict.op in ("DEQUANTIZE", "RESHAPE", "CONCATENATION") or verdict.reason == rules.MORE_THAN_ONE_SUBGRAPH
+
+
+def cpu_message(verdicts):
+    """One line: which ops cannot map (the causes, with their fix) and how many follow them onto the CPU."""
+    causes = [v for v in verdicts if v.reason != rules.MORE_THAN_ONE_SUBGRAPH]
+    after = len(verdicts) - len(causes)
+    names = ", ".join(dict.fromkeys(v.op for v in causes))
+    first = causes[0] if causes else verdicts[0]
+    message = (f"{len(verdicts)} ops will run on the CPU, not the Edge TPU: {names or first.op} "
+               f"(first: op {first.index} {first.op}: {first.detail or first.reason})")
+    if after:
+        message += f", and {after} supported ops after it (one Edge TPU subgraph only)"
+    return message

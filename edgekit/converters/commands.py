@@ -43,7 +43,7 @@ def format_result(result):
 @click.option("--labels", "labels_path", type=click.Path(dir_okay=False, exists=True),
               help="Label file to embed (pycoral formats).")
 @click.option("--float", "write_float", is_flag=True, help="Also write <name>_float.tflite, the float baseline.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--out", "out_dir", required=True, type=click.Path(), help="Output folder.")
 @click.option("--strict", is_flag=True, help="Refuse a model with ops the Edge TPU cannot map.")
 @click.option("--mean", default=127.0, show_default=True, help="Normalisation: x = (pixel - mean) / std.")
 @click.option("--std", default=128.0, show_default=True, help="Normalisation: x = (pixel - mean) / std.")

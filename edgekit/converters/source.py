@@ -8,6 +8,7 @@ leaves SHAPE / STRIDED_SLICE / PACK on int32 tensors, which the Edge TPU cannot 
 """
 
 import os
+import re
 import zipfile
 from collections import namedtuple
 
@@ -74,11 +75,13 @@ def _load_keras_file(path):
             return zoo.load(path)
         return keras.models.load_model(path, compile=False)
     except TypeError as e:
-        text = str(e).splitlines()[0]
-        if "custom" in text.lower() or "could not locate" in text.lower() or "unknown" in text.lower():
-            raise ModelSourceError(f"{path}: the model uses a layer Keras does not know ({text[:160]}); register "
-                                   "it with @keras.saving.register_keras_serializable() in code imported before "
-                                   "converting, or save the model without custom layers") from None
+        unknown = re.search(r"Could not locate (?:class|function) '([^']+)'", str(e))
+        if unknown:
+            raise ModelSourceError(f"{path}: the model uses '{unknown.group(1)}', which Keras does not know (a custom "
+                                   "layer not registered here); import the code that defines it with "
+                                   "@keras.saving.register_keras_serializable() before converting (Python API), "
+                                   "or save the model without custom layers") from None
+        text = (str(e).splitlines() or [type(e).__name__])[0]
         raise ModelSourceError(f"{path}: cannot load the Keras model ({text[:200]})") from None
     except (ValueError, OSError, KeyError, zipfile.BadZipFile) as e:
         text = (str(e).splitlines() or [type(e).__name__])[0]
