@@ -139,12 +139,35 @@ def doctor(as_json):
         click.echo(commands.format_doctor(document))
 
 
+@cli.command()
+@click.option("--out", default="demo-out", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for the model, pictures and annotated results.")
+@click.option("-n", "--iterations", default=50, show_default=True, help="Timed runs for the benchmark.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@handles_errors
+def demo(out, iterations, as_json):
+    """What `make demo` runs: build a small real model, check it, run it on pictures, benchmark it.
+
+    \b
+    Example:
+      edgekit demo --out demo-out
+    """
+    from edgekit.demo import format_demo, run_demo
+
+    summary = run_demo(out, iterations)
+    if as_json:
+        _emit_json({k: v for k, v in summary.items() if k != "check_table"})
+    else:
+        click.echo(format_demo(summary))
+
+
 # The compiler commands live in their own module; registered here so `edgekit --help` lists them.
 from edgekit.compiler.commands import check, compile_cmd, inspect_cmd  # noqa: E402
 
 cli.add_command(check)
 cli.add_command(inspect_cmd)
 cli.add_command(compile_cmd)
+
 
 # edgekit convert lives with the converter (TensorFlow is imported only when it runs).
 from edgekit.converters.commands import convert  # noqa: E402
