@@ -151,23 +151,25 @@ def test_unknown_device(coral):
                           "unknown device 'gpu:0': use cpu, auto, edgetpu, usb, usb:N, pci, pci:N or :N")
 
 
-def bad_images(tmp_path, coral):
-    empty = tmp_path / "empty.jpg"
-    empty.write_bytes(b"")
-    truncated = tmp_path / "truncated.jpg"
-    truncated.write_bytes(coral("parrot.jpg").read_bytes()[:5000])
-    text = tmp_path / "notes.png"
-    text.write_text("not a picture\n")
-    bomb = tmp_path / "bomb.png"
-    # A 20000 x 20000 PNG that is almost all zeros: tiny on disk, 1.2 GB if decoded.
-    Image.new("1", (20000, 20000)).save(bomb)
-    return {"empty": empty, "truncated": truncated, "text": text, "bomb": bomb,
-            "missing": tmp_path / "missing.jpg"}
+def make_bad_image(kind, tmp_path, coral):
+    """One kind of broken image file, made only when its test runs (the bomb takes a moment)."""
+    path = tmp_path / {"empty": "empty.jpg", "truncated": "truncated.jpg", "text": "notes.png",
+                       "bomb": "bomb.png", "missing": "missing.jpg"}[kind]
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "truncated":
+        path.write_bytes(coral("parrot.jpg").read_bytes()[:5000])
+    elif kind == "text":
+        path.write_text("not a picture\n")
+    elif kind == "bomb":
+        # A 20000 x 20000 PNG that is almost all zeros: tiny on disk, 1.2 GB if decoded.
+        Image.new("1", (20000, 20000)).save(path)
+    return path
 
 
 @pytest.mark.parametrize("kind", ["empty", "truncated", "text", "bomb", "missing"])
 def test_bad_images(coral, tmp_path, kind):
-    image = bad_images(tmp_path, coral)[kind]
+    image = make_bad_image(kind, tmp_path, coral)
     result = edgekit("run", coral("mobilenet_v1_0.25_128_quant.tflite"), image, "--device", "cpu")
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert result.stderr.startswith(f"edgekit: error: {image}") and result.stderr.count("\n") == 1
