@@ -5,6 +5,7 @@ non-zero exit; --debug shows the traceback instead.
 """
 
 import functools
+import importlib
 import json
 import sys
 
@@ -43,7 +44,23 @@ def handles_errors(command):
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Commands of other subpackages are imported only when used, so `edgekit run` starts fast and never
+    pays for the compiler, the converter (TensorFlow) or the camera code."""
+
+    lazy = {}  # command name -> "module:attribute"
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx, name):
+        if name in self.lazy and name not in self.commands:
+            module, attribute = self.lazy[name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgekit")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 def cli(debug):
@@ -161,18 +178,13 @@ def demo(out, iterations, as_json):
         click.echo(format_demo(summary))
 
 
-# The compiler commands live in their own module; registered here so `edgekit --help` lists them.
-from edgekit.compiler.commands import check, compile_cmd, inspect_cmd  # noqa: E402
-
-cli.add_command(check)
-cli.add_command(inspect_cmd)
-cli.add_command(compile_cmd)
-
-
-# edgekit convert lives with the converter (TensorFlow is imported only when it runs).
-from edgekit.converters.commands import convert  # noqa: E402
-
-cli.add_command(convert)
+# Commands that live with their subpackage, loaded on first use (see LazyGroup).
+LazyGroup.lazy.update({
+    "check": "edgekit.compiler.commands:check",
+    "inspect": "edgekit.compiler.commands:inspect_cmd",
+    "compile": "edgekit.compiler.commands:compile_cmd",
+    "convert": "edgekit.converters.commands:convert",
+})
 
 
 def main():

@@ -7,6 +7,7 @@ tf.lite (TensorFlow is only ever imported here, and only when nothing lighter is
 
 import importlib
 import os
+import sys
 from collections import namedtuple
 
 from edgekit.errors import EdgekitError
@@ -27,12 +28,12 @@ def _pycoral():
 
 def _litert():
     module = importlib.import_module("ai_edge_litert.interpreter")
-    return Backend("ai-edge-litert", _version("ai-edge-litert"), module.Interpreter, module.load_delegate)
+    return Backend("ai-edge-litert", _version("ai_edge_litert"), module.Interpreter, module.load_delegate)
 
 
 def _tflite_runtime():
     module = importlib.import_module("tflite_runtime.interpreter")
-    return Backend("tflite-runtime", _version("tflite-runtime"), module.Interpreter, module.load_delegate)
+    return Backend("tflite-runtime", _version("tflite_runtime"), module.Interpreter, module.load_delegate)
 
 
 def _tensorflow():
@@ -43,13 +44,10 @@ def _tensorflow():
 _LOADERS = dict(zip(ORDER, (_pycoral, _litert, _tflite_runtime, _tensorflow)))
 
 
-def _version(distribution):
-    try:
-        from importlib.metadata import version
-
-        return version(distribution)
-    except Exception:  # noqa: BLE001 - a missing version is not worth failing over
-        return "unknown"
+def _version(package):
+    # The package's own attribute: importlib.metadata would cost tens of ms of start-up on every run.
+    module = sys.modules.get(package) or importlib.import_module(package)
+    return str(getattr(module, "__version__", "unknown"))
 
 
 _selected = {}
