@@ -64,12 +64,10 @@ def run_images(model, image_paths, device="auto", labels_path=None, top_k=5, thr
     if labels_path:
         runner.labels = _load_labels(labels_path, runner)
     results = []
-    for path in image_paths:
-        result = runner.run_image(path)
+    for path, result in zip(image_paths, runner.run_images(image_paths)):
         if save_to:
             target = _save_path(save_to, path, len(image_paths))
-            picture = images.load_image(path, "RGB")
-            annotate.save_image(_annotated(picture, runner, result), target)
+            annotate.save_image(_annotated(result["_image"], runner, result), target)
             result["saved"] = target
         results.append(public(result))
     return dict(_model_document(opened, runner), results=results)
