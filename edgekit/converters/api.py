@@ -11,6 +11,8 @@ import tempfile
 import time
 from collections import namedtuple
 
+import numpy as np
+
 from edgekit.calibration import data as calibration_data
 from edgekit.calibration import ranges as range_methods
 from edgekit.converters import checks, metadata as metadata_mod, quantize, source as model_source
@@ -115,9 +117,54 @@ def protected_tensors(model):
     return protected
 
 
+_CALIBRATED = {}   # in-memory cache: calibration key -> calibrated model bytes
+
+
+def model_fingerprint(model, shape, detection=None):
+    """A hash of the architecture, the weights and the export settings, or None when the model cannot be
+    described (then nothing is cached). Same model + same pictures -> no second calibration pass."""
+    import hashlib
+
+    try:
+        digest = hashlib.sha256(model.to_json().encode("utf-8"))
+    except (TypeError, ValueError, NotImplementedError, AttributeError):
+        return None
+    digest.update(repr((shape, detection)).encode())
+    for weight in model.weights:
+        digest.update(weight.name.encode())
+        digest.update(np.ascontiguousarray(np.asarray(weight)).tobytes())
+    return digest.hexdigest()[:20]
+
+
+def cached_calibration(key, cache_dir):
+    if key is None:
+        return None
+    path = os.path.join(cache_dir, f"calibrated-{key}.tflite") if cache_dir else None
+    if key in _CALIBRATED:
+        if path and not os.path.isfile(path):
+            keep_calibration(key, _CALIBRATED[key], cache_dir)
+        return _CALIBRATED[key]
+    if path and os.path.isfile(path):
+        with open(path, "rb") as f:
+            _CALIBRATED[key] = f.read()
+        return _CALIBRATED[key]
+    return None
+
+
+def keep_calibration(key, calibrated, cache_dir):
+    if key is None:
+        return
+    _CALIBRATED[key] = calibrated
+    if cache_dir:
+        os.makedirs(cache_dir, exist_ok=True)
+        write_atomic(os.path.join(cache_dir, f"calibrated-{key}.tflite"), calibrated)
+
+
 def statistics_for(calibrated, recorded, batches, key, cache_dir=None, progress=None):
     """Per-tensor histograms, from memory, then disk, else one pass over the calibration set."""
     if key in _STATISTICS:
+        if cache_dir and range_methods.load(key, cache_dir) is None:
+            range_methods.save(_STATISTICS[key], cache_dir)
         return _STATISTICS[key], True
     cached = range_methods.load(key, cache_dir) if cache_dir else None
     if cached is None:
@@ -200,12 +247,22 @@ def convert(model, calib, out_dir, weights=None, name=None, options=DEFAULTS, pr
         with _quiet(options):
             step = time.perf_counter()
             wrap = _detection_wrap(loaded.model, options) if task == "detection" else None
-            saved = model_source.export_fixed_batch(loaded.model, os.path.join(workdir, "saved_model"),
-                                                    (height, width, channels), wrap)
+            detection = (options.max_detections, options.score_threshold, options.iou_threshold) \
+                if task == "detection" else None
+            fingerprint = model_fingerprint(loaded.model, (height, width, channels), detection)
+            calibration_key = f"{fingerprint}-{calibration.digest}-{options.mean:g}-{options.std:g}" \
+                if fingerprint else None
+            calibrated = cached_calibration(calibration_key, options.cache_dir)
+            saved = None
+            if calibrated is None or options.write_float:
+                saved = model_source.export_fixed_batch(loaded.model, os.path.join(workdir, "saved_model"),
+                                                        (height, width, channels), wrap)
             timings["export"] = time.perf_counter() - step
 
             step = time.perf_counter()
-            calibrated = quantize.calibrate(saved, batches)
+            if calibrated is None:
+                calibrated = quantize.calibrate(saved, batches)
+                keep_calibration(calibration_key, calibrated, options.cache_dir)
             timings["calibrate"] = time.perf_counter() - step
             calibrated_model = read_model(calibrated, name="calibrated")
             recorded = quantize.recorded_ranges(calibrated_model)

@@ -262,3 +262,32 @@ def test_importing_edgekit_does_not_import_tensorflow():
 
     code = "import sys, edgekit, edgekit.cli; assert callable(edgekit.__getattr__); print('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_second_method_reuses_calibration_and_statistics(converted, photos, tmp_path):
+    from edgekit.converters.api import convert
+
+    model, first = converted
+    result = convert(model, str(photos), tmp_path, name="again", method="kl", compile=False, cache_dir=tmp_path / "c")
+    assert result.timings["calibrate"] < 0.05 and result.timings["statistics"] < 0.05
+    assert json.loads(open(result.report_json).read())["statistics_cached"] is True
+    assert read_edgekit_metadata(read_model(result.int8_path))["calibration"].startswith("kl (11 images")
+    cached = sorted(os.listdir(tmp_path / "c"))
+    assert [f.split("-")[0] for f in cached] == ["calibrated", "stats"]
+
+
+def test_disk_cache_serves_a_new_process(converted, photos, tmp_path, monkeypatch):
+    from edgekit.converters import api, quantize
+
+    model, _ = converted
+    api.convert(model, str(photos), tmp_path / "a", name="d", compile=False, cache_dir=tmp_path / "c", report=False)
+    monkeypatch.setattr(api, "_CALIBRATED", {})
+    monkeypatch.setattr(api, "_STATISTICS", {})
+
+    def no_calibration(*args):
+        raise AssertionError("calibrated again despite the cache")
+
+    monkeypatch.setattr(quantize, "calibrate", no_calibration)
+    result = api.convert(model, str(photos), tmp_path / "b", name="d", method="mse", compile=False,
+                         cache_dir=tmp_path / "c", report=False)
+    assert result.method == "mse"

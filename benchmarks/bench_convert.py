@@ -1,0 +1,238 @@
+"""`edgekit convert` on EfficientNet-Lite0 (ImageNet weights): speed against the bare TFLite converter, peak
+memory, and the fidelity of each calibration method.
+
+Speed: 300 calibration images (seeded crops of real photos), minmax, against TFLiteConverter.from_saved_model
+with the same SavedModel and the same pixels (target <= 1.2x); percentile / MSE / KL against minmax (<= 2x).
+Each variant runs in its own process so peak memory (ru_maxrss) is its own; TensorFlow's import is not timed.
+
+Fidelity: >= 500 seeded crops and flips of real photos (../shared test photos, scikit-image's and
+scikit-learn's), none of them calibration crops; top-1 agreement of the int8 model with the float Keras model
+and the mean KL divergence of their output distributions, per method.
+
+    .venv/bin/python benchmarks/bench_convert.py [--samples 300] [--eval 500] [--skip-speed] [--skip-fidelity]
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+TESTDATA = Path(os.environ.get("EDGEKIT_TESTDATA", ROOT.parent / "shared" / "testdata")) / "coral"
+MODEL = "efficientnet-lite0"
+SIZE = 224
+METHODS = ("minmax", "percentile", "mse", "kl")
+
+
+def photos():
+    """Real photos as RGB uint8 arrays: the shared test photos, scikit-image's and scikit-learn's."""
+    from PIL import Image
+
+    found = []
+    for name in ("cat.bmp", "parrot.jpg", "grace_hopper.bmp"):
+        if (TESTDATA / name).exists():
+            found.append(np.asarray(Image.open(TESTDATA / name).convert("RGB")))
+    from skimage import data
+
+    for name in ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "retina", "cat", "coins", "camera"):
+        try:
+            image = getattr(data, name)()
+        except Exception:          # a data file scikit-image would have to download
+            continue
+        found.append(image if image.ndim == 3 else np.stack([image] * 3, -1))
+    try:
+        from sklearn.datasets import load_sample_images
+
+        found += list(load_sample_images().images)
+    except ImportError:
+        pass
+    return [p[..., :3] for p in found]
+
+
+def crops(pictures, count, seed):
+    """Seeded random square crops (30-100% of the short side), half of them mirrored, resized to SIZE with
+    the runtime's tflite-bilinear (what `edgekit run` does for classifiers)."""
+    from PIL import Image
+
+    from edgekit.runtime import images
+
+    rng = np.random.default_rng(seed)
+    out = np.empty((count, SIZE, SIZE, 3), np.uint8)
+    for k in range(count):
+        picture = pictures[rng.integers(len(pictures))]
+        h, w = picture.shape[:2]
+        side = int(min(h, w) * rng.uniform(0.3, 1.0))
+        y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+        patch = picture[y:y + side, x:x + side]
+        if rng.random() < 0.5:
+            patch = patch[:, ::-1]
+        out[k] = np.asarray(images.resize(Image.fromarray(np.ascontiguousarray(patch)), (SIZE, SIZE),
+                                          "tflite-bilinear"))
+    return out
+
+
+def zoo_available():
+    from edgekit.converters import source
+
+    return MODEL in source.zoo_names()
+
+
+def build_model():
+    """The zoo's EfficientNet-Lite0 with ImageNet weights; without the zoo, a same-size ReLU6 stand-in
+    (Keras MobileNetV2, untrained) that is good for timings only."""
+    if zoo_available():
+        from edgekit import models
+
+        return models.create(MODEL, weights="imagenet")
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return keras.applications.MobileNetV2(input_shape=(SIZE, SIZE, 3), weights=None, classifier_activation="softmax")
+
+
+def peak_mib():
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+# --- workers: each runs in its own process and prints one JSON line ------------------------------------
+
+def worker_bare(folder, pixels_path):
+    import tensorflow as tf
+
+    from edgekit.converters import source
+
+    model = build_model()
+    pixels = np.load(pixels_path)
+    # Timed from the Keras model, like edgekit's: both export the same fixed-batch SavedModel first.
+    start = time.perf_counter()
+    saved = source.export_fixed_batch(model, os.path.join(folder, "bare_sm"), (SIZE, SIZE, 3))
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([((p[None].astype(np.float32) - 127) / 128)] for p in pixels)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
+    converter.convert()
+    return {"seconds": time.perf_counter() - start, "peak_mib": peak_mib()}
+
+
+def worker_edgekit(folder, calib, methods, cache):
+    from edgekit.converters import api
+
+    model = build_model()
+    timings = {}
+    for method in methods:
+        start = time.perf_counter()
+        result = api.convert(model, calib, os.path.join(folder, f"out_{method}"), name=f"lite0_{method}",
+                             method=method, report=False, compile=False, cache_dir=cache, num_samples=300)
+        timings[method] = {"seconds": time.perf_counter() - start, "phases": result.timings}
+    return {"runs": timings, "peak_mib": peak_mib()}
+
+
+def worker_fidelity(folder, calib, eval_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgekit.converters import api
+
+    model = build_model()
+    evaluation = np.load(eval_path)
+    floats = []
+    for start in range(0, len(evaluation), 50):
+        batch = (evaluation[start:start + 50].astype(np.float32) - 127) / 128
+        floats.append(np.asarray(model.predict(batch, verbose=0, batch_size=50)))
+    reference = np.concatenate(floats)
+    table = {}
+    for method in METHODS:
+        result = api.convert(model, calib, os.path.join(folder, f"fid_{method}"), name=f"lite0_{method}",
+                             method=method, report=False, compile=False, cache_dir=os.path.join(folder, "cache"))
+        interpreter = Interpreter(model_path=result.int8_path, num_threads=os.cpu_count())
+        interpreter.allocate_tensors()
+        inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+        scale, zero_point = out["quantization"]
+        agree, divergence = 0, 0.0
+        for k, pixels in enumerate(evaluation):
+            interpreter.set_tensor(inp["index"], pixels[None])
+            interpreter.invoke()
+            q = scale * (interpreter.get_tensor(out["index"])[0].astype(np.float64) - zero_point)
+            p = reference[k].astype(np.float64)
+            agree += int(np.argmax(q) == np.argmax(p))
+            # Smoothed: an int8 softmax rounds small probabilities to exactly 0.
+            qs = (q + 1e-6) / (q + 1e-6).sum()
+            divergence += float(np.sum(p * np.log((p + 1e-12) / qs)))
+        table[method] = {"top1_agreement": round(agree / len(evaluation), 4),
+                         "mean_kl": round(divergence / len(evaluation), 5)}
+    return {"fidelity": table, "inputs": int(len(evaluation)), "peak_mib": peak_mib()}
+
+
+def run_worker(*args):
+    done = subprocess.run([sys.executable, __file__, "--worker", *map(str, args)], cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode or not lines:
+        return {"error": f"worker {args[0]} failed (exit {done.returncode})", "stdout": done.stdout[-2000:]}
+    return json.loads(lines[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--eval", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-fidelity", action="store_true")
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        name, *rest = args.worker
+        handler = {"bare": worker_bare, "edgekit": worker_edgekit, "fidelity": worker_fidelity}[name]
+        if name == "edgekit":
+            rest = [rest[0], rest[1], rest[2].split(","), rest[3]]
+        print(json.dumps(handler(*rest)))
+        return 0
+
+    from PIL import Image
+
+    pictures = photos()
+    stand_in = not zoo_available()
+    report = {"model": "stand-in: Keras MobileNetV2, untrained (edgekit.models has no efficientnet-lite0)"
+              if stand_in else f"{MODEL} (ImageNet weights)", "photos": len(pictures), "calibration_images": args.samples,
+              "cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory() as folder:
+        calib = os.path.join(folder, "calib")
+        os.makedirs(calib)
+        calibration = crops(pictures, args.samples, seed=args.seed)
+        for k, p in enumerate(calibration):
+            Image.fromarray(p).save(os.path.join(calib, f"{k:04d}.png"))
+        pixels_path = os.path.join(folder, "calib.npy")
+        np.save(pixels_path, calibration)
+        if not args.skip_speed:
+            bare = run_worker("bare", folder, pixels_path)
+            ours = run_worker("edgekit", folder, calib, ",".join(METHODS), os.path.join(folder, "speed_cache"))
+            report["bare_converter"] = bare
+            report["edgekit"] = ours
+            if "runs" in ours and "seconds" in bare:
+                minmax = ours["runs"]["minmax"]["seconds"]
+                report["ratios"] = {"minmax_vs_bare": round(minmax / bare["seconds"], 3),
+                                    **{f"{m}_vs_minmax": round(ours["runs"][m]["seconds"] / minmax, 3)
+                                       for m in METHODS[1:]}}
+                report["targets"] = {"minmax <= 1.2x bare": report["ratios"]["minmax_vs_bare"] <= 1.2,
+                                     "others <= 2x minmax": all(report["ratios"][f"{m}_vs_minmax"] <= 2.0
+                                                                for m in METHODS[1:])}
+        if not args.skip_fidelity and not stand_in:
+            eval_path = os.path.join(folder, "eval.npy")
+            np.save(eval_path, crops(pictures, args.eval, seed=args.seed + 1000))
+            report["fidelity"] = run_worker("fidelity", folder, calib, eval_path)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
