@@ -341,7 +341,12 @@ def _compile(int8_path, out_dir, document, int8_name, options, warnings):
         found = None
     if not found:
         return {"ran": False, "why": compiler.missing_message()}, None
-    result = compiler.compile_models([int8_path], compiler.DEFAULT_OPTIONS._replace(out_dir=out_dir))
+    try:
+        result = compiler.compile_models([int8_path], compiler.DEFAULT_OPTIONS._replace(out_dir=out_dir))
+    except EdgekitError as e:
+        # The int8 model is good either way; say why the compiled twin is missing rather than fail.
+        warnings.append(f"edgetpu_compiler failed: {e}")
+        return {"ran": True, "error": str(e)}, None
     compiled = next((p for p in result.outputs if p.endswith("_edgetpu.tflite")), None)
     if compiled:
         metadata_mod.write_sidecar(compiled, dict(document, cpu_model=int8_name))

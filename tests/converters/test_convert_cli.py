@@ -145,3 +145,34 @@ def test_bad_options(files, tmp_path):
     result = edgekit("convert", files / "tiny.keras", "--calib", files / "pictures", "--out", tmp_path,
                      "--num-samples", "0")
     assert result.exit_code == 2 and "--num-samples" in result.stderr
+
+
+def test_compiles_when_the_compiler_is_there(files, tmp_path, monkeypatch):
+    """With edgetpu_compiler present (here the tests' stand-in, which copies the model) the compiled twin lands
+    beside the int8 model with a metadata sidecar naming its CPU twin, in case the compiler drops the entry."""
+    from pathlib import Path
+
+    standin = Path(__file__).resolve().parent.parent / "compiler" / "standin" / "edgetpu_compiler"
+    if not standin.exists():
+        pytest.skip("the compiler stand-in is not there")
+    monkeypatch.setenv("EDGETPU_COMPILER", str(standin))
+    result = edgekit("convert", files / "tiny.keras", "--calib", files / "pictures", "--out", tmp_path, "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["compiled_path"] == str(tmp_path / "tiny_int8_edgetpu.tflite")
+    sidecar = json.loads((tmp_path / "tiny_int8_edgetpu.edgekit.json").read_text())
+    assert sidecar["cpu_model"] == "tiny_int8.tflite" and sidecar["task"] == "classification"
+
+
+def test_compiler_failure_is_a_warning(files, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    standin = Path(__file__).resolve().parent.parent / "compiler" / "standin" / "edgetpu_compiler"
+    if not standin.exists():
+        pytest.skip("the compiler stand-in is not there")
+    monkeypatch.setenv("EDGETPU_COMPILER", str(standin))
+    monkeypatch.setenv("EDGETPU_STANDIN_MODE", "internal")
+    result = edgekit("convert", files / "tiny.keras", "--calib", files / "pictures", "--out", tmp_path)
+    assert result.exit_code == 0
+    assert "edgekit: warning: edgetpu_compiler failed" in result.stderr
+    assert (tmp_path / "tiny_int8.tflite").exists() and not (tmp_path / "tiny_int8_edgetpu.tflite").exists()
