@@ -186,6 +186,9 @@ LazyGroup.lazy.update({
     "convert": "edgekit.converters.commands:convert",
 })
 
+# edgekit camera (OpenCV) lives with the camera code, loaded on first use like the commands above.
+LazyGroup.lazy["camera"] = "edgekit.runtime.camera.commands:camera"
+
 
 def main():
     cli(prog_name="edgekit")

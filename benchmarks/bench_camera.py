@@ -1,0 +1,148 @@
+"""`edgekit camera` end to end on the CPU, against a bare LiteRT invoke loop in the same run; and a soak.
+
+Throughput: a 640x480 MP4 written here is played through CameraSession (file frames are handed over
+losslessly, so every frame is decoded, converted, resized, classified and, in the "overlay" case,
+drawn and encoded into an MP4). The baseline is a plain ai-edge-litert interpreter on the same model
+and thread count, its input set once, calling invoke() back to back: the rate a loop doing nothing
+else reaches. Blocks of each alternate, so drift in the machine's speed falls on both alike; the
+ratio is end-to-end FPS / bare invoke FPS (target >= 0.9: capture, preprocessing and drawing
+overlapped with inference).
+
+Soak: 5,000 frames (the video looped) with the overlay, the recorder and the MJPEG server on; resident
+memory (VmRSS) after a warm-up and at the end (target: growth < 10 MB).
+
+Prints one JSON document on stdout and exits 0: it reports, it does not judge.
+
+    .venv/bin/python benchmarks/bench_camera.py [--model M] [--frames 300] [--rounds 3] [--soak 5000] [--threads N]
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTDATA = Path(os.environ.get("EDGEKIT_TESTDATA", ROOT.parent / "shared" / "testdata"))
+CORAL = TESTDATA / "coral"
+DEFAULT_MODEL = CORAL / "mobilenet_v2_1.0_224_quant.tflite"
+sys.path.insert(0, str(ROOT))  # measure this checkout's edgekit, installed or not
+TARGET_RATIO = 0.9
+TARGET_GROWTH_MB = 10.0
+SOAK_WARMUP = 500
+
+
+def write_video(path, frames, size=(640, 480)):
+    """A camera-sized MP4 of the two Coral test pictures, alternating every 30 frames."""
+    import cv2
+    from PIL import Image
+
+    pictures = [np.asarray(Image.open(CORAL / name).convert("RGB").resize(size))[:, :, ::-1]
+                for name in ("cat.bmp", "parrot.jpg")]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, size)
+    for i in range(frames):
+        writer.write(np.ascontiguousarray(pictures[(i // 30) % 2]))
+    writer.release()
+    return path
+
+
+def bare_fps(model, threads, count):
+    """Invokes per second of a plain LiteRT interpreter, input set once."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(model), num_threads=threads)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    interpreter.set_tensor(detail["index"], np.full(detail["shape"], 128, dtype=detail["dtype"]))
+    for _ in range(5):
+        interpreter.invoke()
+    start = time.perf_counter()
+    for _ in range(count):
+        interpreter.invoke()
+    return count / (time.perf_counter() - start)
+
+
+def camera_fps(model, video, threads, record_to=None):
+    """End-to-end frames per second of CameraSession over the whole video (first frames included)."""
+    from edgekit.runtime.camera import CameraSession
+
+    session = CameraSession(str(model), str(video), device="cpu", threads=threads, record=record_to,
+                            notice=lambda message: None)
+    summary = session.run()
+    return summary["fps"], summary
+
+
+def resident_mb():
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def soak(model, video, threads, frames, folder):
+    """RSS after SOAK_WARMUP frames and at the end of `frames` frames, with every output on."""
+    from edgekit.runtime.camera import CameraSession
+
+    samples = {"count": 0}
+
+    def on_frame(frame, result, fps):
+        samples["count"] += 1
+        if samples["count"] == SOAK_WARMUP:
+            samples["warm_mb"] = resident_mb()
+
+    session = CameraSession(str(model), str(video), device="cpu", threads=threads, loop=True, max_frames=frames,
+                            record=os.path.join(folder, "soak.mp4"), serve="127.0.0.1:0", on_frame=on_frame,
+                            notice=lambda message: None)
+    summary = session.run()
+    end_mb = resident_mb()
+    return {"frames": summary["frames"], "fps": summary["fps"], "rss_after_warmup_mb": round(samples["warm_mb"], 1),
+            "rss_end_mb": round(end_mb, 1), "growth_mb": round(end_mb - samples["warm_mb"], 2),
+            "target_growth_mb": TARGET_GROWTH_MB, "within_target": end_mb - samples["warm_mb"] < TARGET_GROWTH_MB}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(DEFAULT_MODEL))
+    parser.add_argument("--frames", type=int, default=300, help="frames per timed block [300]")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating blocks of each [3]")
+    parser.add_argument("--soak", type=int, default=5000, help="frames in the soak (0: skip) [5000]")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for both [all cores]")
+    args = parser.parse_args(argv)
+    threads = args.threads or os.cpu_count() or 1
+    report = {"benchmark": "camera end to end vs bare invoke; soak", "model": args.model, "threads": threads,
+              "cpu_count": os.cpu_count(), "python": platform.python_version(), "frames_per_block": args.frames,
+              "rounds": args.rounds, "target_ratio": TARGET_RATIO}
+    if not os.path.isfile(args.model) or not (CORAL / "cat.bmp").is_file():
+        report["error"] = f"{args.model} or the Coral pictures are missing (set EDGEKIT_TESTDATA)"
+        print(json.dumps(report, indent=2))
+        return 0
+    with tempfile.TemporaryDirectory() as folder:
+        video = write_video(Path(folder) / "bench.mp4", args.frames)
+        bare, headless, overlay = [], [], []
+        for _ in range(args.rounds):
+            bare.append(bare_fps(args.model, threads, args.frames))
+            headless.append(camera_fps(args.model, video, threads)[0])
+            overlay.append(camera_fps(args.model, video, threads, os.path.join(folder, "out.mp4"))[0])
+        bare_fps_median = float(np.median(bare))
+        report.update({
+            "bare_invoke_fps": [round(v, 2) for v in bare],
+            "camera_fps_headless": [round(v, 2) for v in headless],
+            "camera_fps_overlay_and_record": [round(v, 2) for v in overlay],
+            "ratio_headless": round(float(np.median(headless)) / bare_fps_median, 4),
+            "ratio_overlay_and_record": round(float(np.median(overlay)) / bare_fps_median, 4),
+        })
+        report["within_target"] = report["ratio_headless"] >= TARGET_RATIO
+        if args.soak:
+            report["soak"] = soak(args.model, video, threads, args.soak, folder)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

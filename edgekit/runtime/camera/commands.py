@@ -1,0 +1,121 @@
+"""`edgekit camera`: the click command over `edgekit.runtime.camera.CameraSession`.
+
+stdout carries only --json lines (one per processed frame); notices, progress and the summary go to
+stderr, so `edgekit camera ... --json | jq` sees nothing else.
+"""
+
+import json
+import time
+
+import click
+
+from edgekit.cli import DEVICE_HELP, handles_errors
+from edgekit.errors import EdgekitError
+
+# Without --json, a progress line this often (seconds): a live demo should show it is alive.
+PROGRESS_EVERY_S = 2.0
+
+
+def _json_line(frame, result):
+    line = {"frame": frame.index, "time": round(frame.time, 3), "latency_ms": result["latency_ms"]}
+    for key in ("classes", "objects", "mask"):
+        if key in result:
+            line[key] = result[key]
+    return json.dumps(line)
+
+
+def _top(result):
+    found = result.get("classes") or result.get("objects") or []
+    if not found:
+        return "nothing above the threshold"
+    return ", ".join(f"{item['label']} {item['score']:.2f}" for item in found[:3])
+
+
+def _printer(as_json):
+    """The per-frame callback: a JSON line on stdout, or a progress line on stderr now and then."""
+    last = [0.0]
+
+    def on_frame(frame, result, fps):
+        if as_json:
+            click.echo(_json_line(frame, result))
+            return
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY_S:
+            last[0] = now
+            click.echo(f"frame {frame.index}: {_top(result)} | {fps:.1f} FPS, invoke {result['latency_ms']:.1f} ms",
+                       err=True)
+
+    return on_frame
+
+
+def format_summary(s):
+    line = (f"edgekit camera: {s['frames']} frames from {s['source']} in {s['elapsed_s']:.1f} s "
+            f"({s['fps'] or 0:.1f} FPS) on {s['device']}; captured {s['captured']}, dropped {s['dropped']} stale, "
+            f"reconnects {s['reconnects']}, size changes {s['size_changes']}; ended: {s['ended']}")
+    if s["invoke"]:
+        line += f"; invoke p50 {s['invoke']['p50_ms']:.1f} ms"
+    if s.get("recording"):
+        line += f"; recorded {s['recorded_frames']} frames to {s['recording']}"
+    return line
+
+
+@click.command("camera")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--source", default="0", show_default=True,
+              help="Camera index, /dev/videoN, video file, image folder, rtsp:// or http:// URL, or a "
+                   "GStreamer pipeline ending in appsink.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--labels", "labels_path", type=click.Path(dir_okay=False), help="Label file (pycoral formats).")
+@click.option("--threshold", type=float, default=None,
+              help="Lowest score to report [classification: above 0, detection 0.4].")
+@click.option("--top-k", default=3, show_default=True, help="Classes to report per frame.")
+@click.option("--display/--headless", default=False, show_default=True,
+              help="Show the annotated frames in a window (needs a screen and OpenCV with a GUI).")
+@click.option("--record", type=click.Path(dir_okay=False), help="Write the annotated frames to this .mp4.")
+@click.option("--record-fps", type=float, default=None, help="Frame rate of the recording [the source's, else 15].")
+@click.option("--serve", metavar="HOST:PORT",
+              help="Stream the annotated frames to a browser page at HOST:PORT (host 127.0.0.1 by default; "
+                   "0.0.0.0 lets other machines watch).")
+@click.option("--max-frames", type=int, default=None, help="Stop after this many processed frames.")
+@click.option("--loop", is_flag=True, help="Play a file or folder again from the start when it ends.")
+@click.option("--reconnect-delay", type=float, default=0.5, show_default=True,
+              help="Seconds before the first reconnect of a live source that dropped; doubles each try.")
+@click.option("--reconnect-max", type=float, default=10.0, show_default=True,
+              help="Longest wait between reconnects (seconds).")
+@click.option("--reconnect-attempts", type=int, default=0, show_default=True,
+              help="Reconnect tries before giving up (0: keep trying).")
+@click.option("--threads", type=int, default=None, help="CPU threads for inference [all cores].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON line per processed frame.")
+@handles_errors
+def camera(model, source, device, labels_path, threshold, top_k, display, record, record_fps, serve, max_frames,
+           loop, reconnect_delay, reconnect_max, reconnect_attempts, threads, as_json):
+    """Classify or detect live, from a camera, a video file, a stream or an image folder.
+
+    The newest frame always goes to inference (stale ones are dropped and counted), live sources
+    reconnect when they drop, and Ctrl-C or SIGTERM ends cleanly with the recording finalised.
+
+    \b
+    Examples:
+      edgekit camera mobilenet_v2_1.0_224_quant_edgetpu.tflite --labels imagenet_labels.txt
+      edgekit camera ssd_mobilenet_v2_coco_quant_postprocess_edgetpu.tflite --labels coco_labels.txt \\
+          --source rtsp://camera.local/stream --serve 0.0.0.0:8080 --record out.mp4
+    """
+    try:
+        from edgekit.runtime.camera.capture import Backoff
+        from edgekit.runtime.camera.session import CameraSession
+    except ImportError as e:
+        if (e.name or "").split(".")[0] != "cv2":
+            raise
+        raise EdgekitError("edgekit camera needs OpenCV: pip install 'edgekit[camera]'") from None
+
+    session = CameraSession(model, source, device=device, labels_path=labels_path, threshold=threshold,
+                            top_k=top_k, display=display, record=record, record_fps=record_fps, serve=serve,
+                            max_frames=max_frames, loop=loop, threads=threads, on_frame=_printer(as_json),
+                            backoff=Backoff(reconnect_delay, reconnect_max, reconnect_attempts))
+    if session.server:
+        click.echo(f"edgekit: preview at {session.server.url}", err=True)
+    summary = session.run()
+    click.echo(format_summary(summary), err=True)
+    if summary["ended"] == "lost":
+        raise EdgekitError(f"{source}: the source stopped and did not come back after {reconnect_attempts} "
+                           "reconnect attempts (--reconnect-attempts 0 keeps trying)")

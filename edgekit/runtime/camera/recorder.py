@@ -1,0 +1,94 @@
+"""Record annotated frames to an MP4 that is either complete or absent.
+
+An MP4 is playable only once its index (the moov box) is written, which happens when the writer is
+released. So frames go to a hidden temporary file beside the target, and `close()` releases the writer
+and renames the file into place: a run stopped by Ctrl-C or SIGTERM (which end in close()) leaves a
+playable recording, and a crash leaves no half-written file under the user's name.
+"""
+
+import os
+
+import numpy as np
+
+from edgekit.errors import EdgekitError
+
+# MPEG-4 Part 2: every OpenCV FFmpeg build has its encoder (pip wheels lack H.264's).
+FOURCC = "mp4v"
+DEFAULT_FPS = 15.0
+
+
+class Recorder:
+    """`write(bgr)` frames to `path`; the writer opens at the first frame, when the size is known.
+
+    A frame of another size (a camera that changed resolution) is scaled to the first frame's size:
+    an MP4 track has one size. Odd sizes lose their last row or column (the encoder needs even ones).
+    """
+
+    def __init__(self, path, fps=None):
+        import cv2
+
+        self._cv2 = cv2
+        self.path = os.path.abspath(os.fspath(path))
+        self.fps = float(fps) if fps and fps > 0 else DEFAULT_FPS
+        folder, name = os.path.split(self.path)
+        stem, ext = os.path.splitext(name)
+        if ext.lower() not in (".mp4", ".m4v", ".mov"):
+            raise EdgekitError(f"{path}: record to an .mp4 file")
+        if not os.path.isdir(folder):
+            raise EdgekitError(f"{path}: the folder {folder} does not exist")
+        # Same folder (so the rename is atomic), same extension (FFmpeg picks the container by it).
+        self.temp_path = os.path.join(folder, f".{stem}.recording-{os.getpid()}{ext}")
+        self.size = None
+        self.frames = 0
+        self.resized = 0
+        self._writer = None
+
+    def write(self, image):
+        if self._writer is None:
+            self._open((image.shape[1], image.shape[0]))
+        self._writer.write(self._fit(image))
+        self.frames += 1
+
+    def _fit(self, image):
+        width, height = image.shape[1], image.shape[0]
+        if (width, height) == self.size:
+            return image
+        if (width - width % 2, height - height % 2) == self.size:
+            # An odd size: the encoder's 4:2:0 colour needs even ones, so drop the last row or column
+            # here rather than let FFmpeg do it behind the size we asked for.
+            return np.ascontiguousarray(image[:height - height % 2, :width - width % 2])
+        self.resized += 1
+        return self._cv2.resize(image, self.size, interpolation=self._cv2.INTER_AREA)
+
+    def _open(self, size):
+        cv2 = self._cv2
+        size = (max(2, size[0] - size[0] % 2), max(2, size[1] - size[1] % 2))
+        writer = cv2.VideoWriter(self.temp_path, cv2.VideoWriter_fourcc(*FOURCC), self.fps, size)
+        if not writer.isOpened():
+            self._discard()
+            raise EdgekitError(f"{self.path}: OpenCV cannot write an MP4 ({FOURCC}) here: check the folder is "
+                               "writable and OpenCV was built with FFmpeg")
+        self._writer, self.size = writer, size
+
+    def close(self):
+        """Finish the file and move it into place; returns the path, or None when no frame was written."""
+        if self._writer is None:
+            return None
+        self._writer.release()
+        self._writer = None
+        if not self.frames:
+            self._discard()
+            return None
+        os.chmod(self.temp_path, 0o644)
+        os.replace(self.temp_path, self.path)
+        return self.path
+
+    def _discard(self):
+        if os.path.exists(self.temp_path):
+            os.unlink(self.temp_path)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
