@@ -190,6 +190,11 @@ LazyGroup.lazy.update({
 LazyGroup.lazy["camera"] = "edgekit.runtime.camera.commands:camera"
 
 
+# edgekit eval / ensemble live with the evaluation code, loaded on first use like the commands above.
+LazyGroup.lazy.update({"eval": "edgekit.evaluation.commands:eval_cmd",
+                       "ensemble": "edgekit.evaluation.commands:ensemble_cmd"})
+
+
 def main():
     cli(prog_name="edgekit")
 

@@ -1,0 +1,328 @@
+"""Evaluation data as people keep it, read into small namedtuples.
+
+- classification: an image folder, one subfolder per class, matched to the model's labels by name;
+  a flat folder (no class subfolders) serves the agreement mode, which needs no labels;
+- detection: COCO JSON, YOLO txt (images/ + labels/) or Pascal VOC XML (Annotations/ + JPEGImages/),
+  all turned into one COCO-style ground truth so pycocotools scores every format the same way;
+- segmentation: images/ + masks/ (or VOC's JPEGImages/ + SegmentationClass/), paired by file stem.
+
+Every problem a user can fix is an EdgekitError naming the file and what to do.
+"""
+
+import json
+import os
+import re
+import xml.etree.ElementTree as ElementTree
+from collections import namedtuple
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from edgekit.errors import EdgekitError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+# Pascal VOC marks object boundaries and "don't care" pixels with 255 in its masks.
+IGNORE_ID = 255
+
+Sample = namedtuple("Sample", "image target")
+"""One image and what it should give: a class id, an image id (detection) or a mask path."""
+ClassFolder = namedtuple("ClassFolder", "root samples classes unlabelled")
+"""Image-folder data: samples with class ids (None when flat), {folder: class id}, and whether flat."""
+DetectionSet = namedtuple("DetectionSet", "root format samples images categories annotations")
+"""Detection ground truth in COCO terms: images {id: (file, width, height)}, categories {id: name},
+annotations [dict(image_id, category_id, bbox [x, y, w, h], area, iscrowd)]. Sample.target = image id."""
+MaskSet = namedtuple("MaskSet", "root samples")
+"""Segmentation data: Sample.target is the path of the mask image (class id per pixel)."""
+
+
+def label_key(name):
+    """How a label or folder name is compared: its first synonym of a comma list, case-insensitive,
+    underscores as spaces ("Egyptian cat", "egyptian_cat" and "EGYPTIAN CAT, x" all match)."""
+    first = str(name).split(",")[0].replace("_", " ")
+    return " ".join(first.split()).casefold()
+
+
+def label_index(labels):
+    """{label key: class id}; when two ids share a name (ImageNet has two "crane"s) the first wins."""
+    index = {}
+    for class_id in sorted(labels):
+        index.setdefault(label_key(labels[class_id]), class_id)
+    return index
+
+
+def list_images(folder):
+    """Image files under `folder` (recursively), sorted, so every run sees the same order."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _existing_folder(root):
+    root = Path(root)
+    if not root.exists():
+        raise EdgekitError(f"{root}: no such data folder")
+    if not root.is_dir():
+        raise EdgekitError(f"{root}: not a folder; give a folder of images (one subfolder per class)")
+    return root
+
+
+def image_folder(root):
+    """Read a class folder tree without labels yet: ClassFolder with targets still None."""
+    root = _existing_folder(root)
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and list_images(d))
+    if classes:
+        samples = [Sample(str(p), name) for name in classes for p in list_images(root / name)]
+        return ClassFolder(str(root), samples, {name: None for name in classes}, False)
+    samples = [Sample(str(p), None) for p in list_images(root)]
+    if not samples:
+        raise EdgekitError(f"{root}: no images (.png, .jpg, .jpeg, .bmp) in this folder or below; put one "
+                           "subfolder of images per class in it")
+    return ClassFolder(str(root), samples, {}, True)
+
+
+def match_classes(folder, labels, labels_name="the labels"):
+    """The folder with each class name replaced by the model's class id (matched by `label_key`).
+
+    Folders matching no label are refused, naming them: a silently dropped class would inflate accuracy.
+    """
+    index = label_index(labels)
+    ids = {name: index.get(label_key(name)) for name in folder.classes}
+    unmatched = [name for name, class_id in ids.items() if class_id is None]
+    if unmatched:
+        shown = ", ".join(repr(n) for n in unmatched[:8]) + (", ..." if len(unmatched) > 8 else "")
+        raise EdgekitError(f"{folder.root}: {len(unmatched)} of {len(ids)} class folders match no label in "
+                           f"{labels_name}: {shown}; rename them after a label (the first name of a comma "
+                           "list, any case) or pass the right --labels")
+    samples = [Sample(s.image, ids[s.target]) for s in folder.samples]
+    return folder._replace(samples=samples, classes=ids)
+
+
+# --- detection -------------------------------------------------------------------------------------
+
+def _malformed(path, what, fix):
+    return EdgekitError(f"{path}: malformed {what}; {fix}")
+
+
+def detection_set(root):
+    """Find and read the annotations under `root` (a folder, or a COCO .json / VOC .xml file)."""
+    root = Path(root)
+    if root.is_file() and root.suffix.lower() == ".json":
+        return read_coco(root)
+    root = _existing_folder(root)
+    if (root / "Annotations").is_dir():
+        return read_voc(root)
+    if (root / "labels").is_dir():
+        return read_yolo(root)
+    found = sorted(root.glob("*.json")) + sorted(root.glob("annotations/*.json"))
+    if len(found) == 1:
+        return read_coco(found[0], root)
+    if len(found) > 1:
+        raise EdgekitError(f"{root}: several annotation files ({', '.join(p.name for p in found[:4])}); "
+                           "give the one to use as --data FILE.json")
+    raise EdgekitError(f"{root}: no detection annotations found: give a COCO .json, a YOLO folder (images/ "
+                       "and labels/*.txt) or a Pascal VOC folder (Annotations/*.xml and JPEGImages/)")
+
+
+def _image_file(name, folders, annotations_path):
+    for folder in folders:
+        candidate = Path(folder) / name
+        if candidate.is_file():
+            return candidate
+    raise EdgekitError(f"{annotations_path}: image {name} not found (looked in "
+                       f"{', '.join(str(f) for f in folders)}); put the images beside the annotations or in "
+                       "images/")
+
+
+def read_coco(path, root=None):
+    """A COCO instances file: images, categories and bbox annotations (segmentations are ignored)."""
+    path = Path(path)
+    root = Path(root) if root else path.parent
+    fix = "it must be COCO instances JSON with 'images', 'annotations' and 'categories' lists"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise _malformed(path, f"COCO JSON ({str(e).splitlines()[0]})", fix) from None
+    if not isinstance(document, dict) or not all(isinstance(document.get(k), list)
+                                                 for k in ("images", "annotations", "categories")):
+        raise _malformed(path, "COCO annotations (missing 'images', 'annotations' or 'categories')", fix)
+    folders = [root, root / "images", path.parent, path.parent / "images", path.parent.parent / "images"]
+    try:
+        categories = {int(c["id"]): str(c["name"]) for c in document["categories"]}
+        images, samples = {}, []
+        for entry in document["images"]:
+            image_id = int(entry["id"])
+            file = _image_file(entry["file_name"], folders, path)
+            images[image_id] = (str(file), int(entry["width"]), int(entry["height"]))
+            samples.append(Sample(str(file), image_id))
+        annotations = []
+        for entry in document["annotations"]:
+            x, y, w, h = (float(v) for v in entry["bbox"])
+            if entry["image_id"] not in images or int(entry["category_id"]) not in categories:
+                raise ValueError(f"annotation {entry.get('id')} names an unknown image or category")
+            annotations.append({"image_id": int(entry["image_id"]), "category_id": int(entry["category_id"]),
+                                "bbox": [x, y, w, h], "area": float(entry.get("area", w * h)),
+                                "iscrowd": int(entry.get("iscrowd", 0))})
+    except (KeyError, TypeError, ValueError) as e:
+        detail = f"missing key {e}" if isinstance(e, KeyError) else str(e)
+        raise _malformed(path, f"COCO annotations ({detail})", fix) from None
+    return DetectionSet(str(root), "coco", samples, images, categories, annotations)
+
+
+def _yolo_names(root):
+    """Class names of a YOLO folder, from classes.txt / obj.names / *.names, or data.yaml's names list."""
+    for name in ("classes.txt", "obj.names", *sorted(p.name for p in root.glob("*.names"))):
+        if (root / name).is_file():
+            lines = (root / name).read_text(encoding="utf-8-sig").splitlines()
+            return {i: line.strip() for i, line in enumerate(lines) if line.strip()}
+    for name in ("data.yaml", "dataset.yaml"):
+        if (root / name).is_file():
+            return _yaml_names(root / name)
+    return {}
+
+
+def _yaml_names(path):
+    """`names:` of an Ultralytics data.yaml, as a [a, b] list or an indented `N: name` map (no YAML
+    library: these two shapes are all the format uses)."""
+    text = path.read_text(encoding="utf-8-sig")
+    inline = re.search(r"^names:\s*\[(.*?)\]", text, re.M | re.S)
+    if inline:
+        names = [n.strip().strip("'\"") for n in inline.group(1).split(",") if n.strip()]
+        return dict(enumerate(names))
+    block = re.search(r"^names:\s*\n((?:[ \t]+.*\n?)+)", text, re.M)
+    names = {}
+    for line in (block.group(1).splitlines() if block else []):
+        pair = re.match(r"\s*(?:(\d+)\s*:|-)\s*(.+)", line)
+        if pair:
+            names[int(pair.group(1)) if pair.group(1) else len(names)] = pair.group(2).strip().strip("'\"")
+    return names
+
+
+def read_yolo(root):
+    """YOLO txt: labels/X.txt holds `class xc yc w h` per object, normalized to the image of images/X.*."""
+    root = Path(root)
+    image_root = root / "images" if (root / "images").is_dir() else root
+    names = _yolo_names(root)
+    samples, images, annotations, seen = [], {}, [], set()
+    for image_id, image in enumerate(list_images(image_root)):
+        relative = image.relative_to(image_root).with_suffix(".txt")
+        label_file = root / "labels" / relative
+        width, height = _image_size(image)
+        images[image_id] = (str(image), width, height)
+        samples.append(Sample(str(image), image_id))
+        if not label_file.is_file():
+            continue  # YOLO's convention: no label file means no objects
+        for number, line in enumerate(label_file.read_text(encoding="utf-8-sig").splitlines(), 1):
+            if not line.strip():
+                continue
+            fields = line.split()
+            try:
+                class_id, xc, yc, w, h = int(fields[0]), *(float(v) for v in fields[1:5])
+                if len(fields) != 5 or min(xc, yc, w, h) < 0 or max(xc, yc, w, h) > 1.0001:
+                    raise ValueError
+            except (ValueError, IndexError):
+                raise _malformed(f"{label_file}:{number}", f"YOLO label line {line.strip()!r}",
+                                 "each line must be `class x_center y_center width height` with the four "
+                                 "numbers normalized to 0..1") from None
+            seen.add(class_id)
+            box = [(xc - w / 2) * width, (yc - h / 2) * height, w * width, h * height]
+            annotations.append({"image_id": image_id, "category_id": class_id, "bbox": box,
+                                "area": box[2] * box[3], "iscrowd": 0})
+    if not samples:
+        raise EdgekitError(f"{image_root}: no images (.png, .jpg, .jpeg, .bmp) for the YOLO labels")
+    categories = {i: names.get(i, f"class {i}") for i in sorted(set(names) | seen)}
+    return DetectionSet(str(root), "yolo", samples, images, categories, annotations)
+
+
+def read_voc(root):
+    """Pascal VOC: Annotations/X.xml per image, objects with name and bndbox; `difficult` objects count
+    as crowd regions, which COCO's evaluation neither rewards nor penalizes, as VOC's own metric does."""
+    root = Path(root)
+    folders = [root / "JPEGImages", root / "images", root]
+    samples, images, annotations, names = [], {}, [], {}
+    for image_id, xml in enumerate(sorted((root / "Annotations").glob("*.xml"))):
+        try:
+            tree = ElementTree.parse(xml).getroot()
+            file = tree.findtext("filename") or xml.stem + ".jpg"
+            objects = [(o.findtext("name").strip(), int(float(o.findtext("difficult") or 0)),
+                        [float(o.find("bndbox").findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax")])
+                       for o in tree.iter("object")]
+        except (ElementTree.ParseError, AttributeError, TypeError, ValueError) as e:
+            detail = str(e).splitlines()[0] if str(e) else "an object without name or bndbox"
+            raise _malformed(xml, f"Pascal VOC XML ({detail})",
+                             "each <object> needs <name> and <bndbox> with xmin, ymin, xmax, ymax") from None
+        image = _image_file(file, folders, xml)
+        width, height = _image_size(image)
+        images[image_id] = (str(image), width, height)
+        samples.append(Sample(str(image), image_id))
+        for name, difficult, (x0, y0, x1, y1) in objects:
+            category = names.setdefault(label_key(name), (len(names) + 1, name))[0]
+            box = [x0, y0, x1 - x0, y1 - y0]
+            annotations.append({"image_id": image_id, "category_id": category, "bbox": box,
+                                "area": box[2] * box[3], "iscrowd": difficult})
+    if not samples:
+        raise EdgekitError(f"{root / 'Annotations'}: no .xml annotation files")
+    categories = {category: name for category, name in names.values()}
+    return DetectionSet(str(root), "voc", samples, images, categories, annotations)
+
+
+def _image_size(path):
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, ValueError) as e:
+        raise EdgekitError(f"{path}: not an image file Pillow can read ({e})") from None
+
+
+def category_map(dataset, labels):
+    """{model class id: dataset category id}, by name when the model has labels, else id for id."""
+    if not labels:
+        return {c: c for c in dataset.categories}
+    index = label_index(labels)
+    mapping = {index[label_key(name)]: c for c, name in dataset.categories.items()
+               if label_key(name) in index}
+    if dataset.categories and not mapping:
+        shown = ", ".join(repr(n) for n in list(dataset.categories.values())[:6])
+        raise EdgekitError(f"{dataset.root}: no category of the annotations ({shown}) matches a label of the "
+                           "model; pass the label file the model was trained with as --labels")
+    return mapping
+
+
+# --- segmentation ----------------------------------------------------------------------------------
+
+def mask_set(root):
+    """Pair images with masks of the same stem: images/ + masks/, or VOC's JPEGImages/ + SegmentationClass/."""
+    root = _existing_folder(root)
+    for image_dir, mask_dir in (("images", "masks"), ("JPEGImages", "SegmentationClass"),
+                                ("images", "annotations")):
+        if (root / image_dir).is_dir() and (root / mask_dir).is_dir():
+            break
+    else:
+        raise EdgekitError(f"{root}: segmentation data needs images/ and masks/ folders (or VOC's "
+                           "JPEGImages/ and SegmentationClass/), a mask per image with the same name")
+    masks = {p.relative_to(root / mask_dir).with_suffix(""): p for p in list_images(root / mask_dir)}
+    samples = []
+    for image in list_images(root / image_dir):
+        key = image.relative_to(root / image_dir).with_suffix("")
+        if key in masks:
+            samples.append(Sample(str(image), str(masks[key])))
+    if not samples:
+        raise EdgekitError(f"{root}: no image in {image_dir}/ has a mask of the same name in {mask_dir}/")
+    return MaskSet(str(root), samples)
+
+
+def read_mask(path):
+    """Class ids of a mask image: palette indices of a P image (VOC), else its 8-bit grey values."""
+    try:
+        with Image.open(path) as image:
+            if image.mode not in ("P", "L"):
+                image = image.convert("L")
+            return np.asarray(image, dtype=np.int64)
+    except (OSError, ValueError) as e:
+        raise EdgekitError(f"{path}: cannot read the mask image ({e})") from None
+
+
+def display_path(path):
+    """A path as short as it can be shown (relative to the working folder when inside it)."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)

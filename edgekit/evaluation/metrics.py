@@ -1,0 +1,133 @@
+"""Figures from predictions: pure functions over numpy arrays, returning namedtuples.
+
+Classification: top-1/top-5, per-class accuracy, the worst classes and the most frequent confusions.
+Agreement: how often a model's top-1 equals a reference's, and the mean KL divergence of their outputs.
+Detection: COCO mAP@[.5:.95] and mAP@.5 computed by pycocotools itself, not a re-implementation.
+Segmentation: mean IoU over classes from pixel counts summed over the whole data set.
+"""
+
+import contextlib
+import io
+from collections import Counter, namedtuple
+
+import numpy as np
+
+from edgekit.errors import EdgekitError
+
+Accuracy = namedtuple("Accuracy", "count top1 top5 per_class worst confusions")
+ClassAccuracy = namedtuple("ClassAccuracy", "id count top1")
+Confusion = namedtuple("Confusion", "true predicted count")
+Agreement = namedtuple("Agreement", "count top1 mean_kl")
+DetectionScore = namedtuple("DetectionScore", "map map50 images annotations detections")
+MaskScore = namedtuple("MaskScore", "miou per_class pixel_accuracy images")
+
+
+def top_k_hits(scores, targets, k):
+    """True where the target is among the k best scores (ties: lower id first, as classify does)."""
+    scores = np.asarray(scores)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return (order == np.asarray(targets)[:, None]).any(axis=1)
+
+
+def accuracy(scores, targets, worst=5, confusions=5):
+    """Accuracy of score rows [N, C] against target class ids [N]."""
+    scores, targets = np.asarray(scores), np.asarray(targets, dtype=np.int64)
+    if len(scores) == 0:
+        raise EdgekitError("no images to score")
+    top1 = top_k_hits(scores, targets, 1)
+    top5 = top_k_hits(scores, targets, 5)
+    predicted = np.argsort(-scores, axis=1, kind="stable")[:, 0]
+    per_class = [ClassAccuracy(int(c), int((targets == c).sum()), float(top1[targets == c].mean()))
+                 for c in np.unique(targets)]
+    ranked = sorted(per_class, key=lambda c: (c.top1, -c.count, c.id))[:worst]
+    mistakes = Counter((int(t), int(p)) for t, p in zip(targets, predicted) if t != p)
+    common = [Confusion(t, p, n) for (t, p), n in sorted(mistakes.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return Accuracy(len(targets), float(top1.mean()), float(top5.mean()), per_class, ranked,
+                    common[:confusions])
+
+
+def _distributions(scores, eps):
+    """Rows made into probability distributions: clipped at eps (a quantized softmax rounds small
+    probabilities to exactly 0, which would make KL infinite) and renormalized."""
+    values = np.clip(np.asarray(scores, dtype=np.float64), eps, None)
+    return values / values.sum(axis=1, keepdims=True)
+
+
+def agreement(scores, reference, eps=1e-6):
+    """Top-1 agreement with a reference model's scores, and mean KL(reference || model) in nats."""
+    scores, reference = np.asarray(scores), np.asarray(reference)
+    if scores.shape != reference.shape:
+        raise EdgekitError(f"the model scores {scores.shape[-1]} classes and the reference "
+                           f"{reference.shape[-1]}: agreement needs the same classes")
+    if len(scores) == 0:
+        raise EdgekitError("no images to compare")
+    same = np.argsort(-scores, axis=1, kind="stable")[:, 0] == np.argsort(-reference, axis=1, kind="stable")[:, 0]
+    p, q = _distributions(reference, eps), _distributions(scores, eps)
+    kl = (p * (np.log(p) - np.log(q))).sum(axis=1)
+    return Agreement(len(scores), float(same.mean()), float(kl.mean()))
+
+
+def coco_ground_truth(images, categories, annotations):
+    """A pycocotools COCO object built in memory (no file), quietly."""
+    from pycocotools.coco import COCO
+
+    document = {"images": [{"id": i, "file_name": str(f), "width": w, "height": h}
+                           for i, (f, w, h) in images.items()],
+                "categories": [{"id": c, "name": n} for c, n in categories.items()],
+                "annotations": [dict(a, id=n + 1) for n, a in enumerate(annotations)]}
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress on stdout
+        coco = COCO()
+        coco.dataset = document
+        coco.createIndex()
+    return coco
+
+
+def coco_map(images, categories, annotations, detections):
+    """(mAP@[.5:.95], mAP@.5) of detections [dict(image_id, category_id, bbox [x, y, w, h], score)].
+
+    COCOeval's own numbers; -1 (its "no ground truth") and no detections at all both count as 0.
+    """
+    try:
+        from pycocotools.cocoeval import COCOeval
+    except ImportError:
+        raise EdgekitError("detection mAP needs pycocotools: pip install 'edgekit[eval]'") from None
+    gt = coco_ground_truth(images, categories, annotations)
+    if not detections or not annotations:
+        return DetectionScore(0.0, 0.0, len(images), len(annotations), len(detections))
+    with contextlib.redirect_stdout(io.StringIO()):
+        dt = gt.loadRes([dict(d) for d in detections])
+        evaluator = COCOeval(gt, dt, "bbox")
+        evaluator.params.imgIds = sorted(images)
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    stats = [max(0.0, float(s)) for s in evaluator.stats[:2]]
+    return DetectionScore(stats[0], stats[1], len(images), len(annotations), len(detections))
+
+
+def mask_counts(predicted, truth, ignore=255):
+    """{class id: (intersection, union)} pixel counts of one image, `ignore` pixels of the truth left out."""
+    predicted, truth = np.asarray(predicted), np.asarray(truth)
+    if predicted.shape != truth.shape:
+        raise ValueError(f"masks differ in shape: {predicted.shape} and {truth.shape}")
+    keep = truth != ignore
+    predicted, truth = predicted[keep], truth[keep]
+    counts = {}
+    for c in np.union1d(np.unique(predicted), np.unique(truth)):
+        p, t = predicted == c, truth == c
+        counts[int(c)] = (int((p & t).sum()), int((p | t).sum()))
+    return counts, int((predicted == truth).sum()), int(keep.sum())
+
+
+def mean_iou(per_image):
+    """Mean IoU over classes from per-image (counts, correct pixels, pixels) of `mask_counts`: the
+    intersections and unions are summed over all images first, as VOC and Cityscapes do."""
+    inter, union, correct, pixels = Counter(), Counter(), 0, 0
+    for counts, right, total in per_image:
+        for c, (i, u) in counts.items():
+            inter[c] += i
+            union[c] += u
+        correct, pixels = correct + right, pixels + total
+    per_class = {c: inter[c] / union[c] for c in sorted(union) if union[c]}
+    miou = float(np.mean(list(per_class.values()))) if per_class else 0.0
+    return MaskScore(miou, per_class, correct / pixels if pixels else 0.0, len(per_image))

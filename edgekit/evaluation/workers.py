@@ -1,0 +1,121 @@
+"""Run one model over many images, in this process or over worker processes.
+
+Each worker opens its own interpreter (interpreters cannot be shared across processes) from a small
+picklable `ModelSpec`, and sends back per-image records small enough to pickle cheaply: score vectors,
+boxes, or a segmentation's per-class pixel counts (never whole masks). Workers are spawned, not forked:
+a fork would copy the parent's runtime threads in an unknown state.
+"""
+
+import multiprocessing
+import os
+import time
+from collections import namedtuple
+
+import numpy as np
+
+from edgekit.evaluation import datasets, metrics
+from edgekit.evaluation.progress import Progress
+from edgekit.runtime import ensemble as ensemble_mod
+from edgekit.runtime.adapters import classify, segment
+from edgekit.runtime.interpreter import open_model
+from edgekit.runtime.pipeline import Runner
+
+ModelSpec = namedtuple("ModelSpec", "path device threads task resize")
+Run = namedtuple("Run", "records seconds workers threads device ran")
+"""Per-image records in sample order, wall-clock seconds (start-up included), and where it ran."""
+
+# One opened model per process: the worker's own, set by _init.
+_state = {}
+
+
+def open_predictor(spec, quiet=False):
+    """A Runner for a .tflite file, an Ensemble for an ensemble file; both have run_image(path)."""
+    notice = (lambda message: None) if quiet else None
+    if ensemble_mod.is_ensemble_file(spec.path):
+        kwargs = {"notice": notice} if notice else {}
+        return ensemble_mod.open_ensemble(spec.path, spec.device, spec.threads, top_k=1, **kwargs)
+    kwargs = {"notice": notice} if notice else {}
+    opened = open_model(spec.path, device=spec.device, num_threads=spec.threads, **kwargs)
+    # Threshold 0: mAP needs every detection the model makes, however unsure.
+    return Runner(opened, task=spec.task, top_k=1, threshold=0.0, resize=spec.resize)
+
+
+def _where(predictor):
+    if hasattr(predictor, "runners"):
+        return ",".join(predictor.devices), [str(o.path) for o in predictor.opened]
+    return predictor.opened.device, str(predictor.opened.path)
+
+
+def predict(predictor, sample):
+    """One image's record: (scores, ms) / (detections, ms) / ((counts, correct, pixels, iou), ms)."""
+    result = predictor.run_image(sample.image)
+    latency = result["latency_ms"]
+    if predictor.task == "classification":
+        scores = result["_scores"] if "_scores" in result else classify.get_scores(predictor.interpreter)
+        return np.asarray(scores, dtype=np.float32), latency
+    if predictor.task == "detection":
+        found = [(o.id, float(o.score), o.bbox) for o in result["_found"]]
+        width, height = result["_image"].size
+        boxes = []
+        for class_id, score, box in found:
+            # The same clipping to the picture that `edgekit run` applies to what it reports.
+            x0, y0 = max(0.0, min(float(box.xmin), width)), max(0.0, min(float(box.ymin), height))
+            x1, y1 = max(0.0, min(float(box.xmax), width)), max(0.0, min(float(box.ymax), height))
+            boxes.append((class_id, score, [x0, y0, x1 - x0, y1 - y0]))
+        return boxes, latency
+    truth = datasets.read_mask(sample.target)
+    mask = segment.resize_mask(result["_mask"], (truth.shape[1], truth.shape[0]))
+    counts, correct, pixels = metrics.mask_counts(mask, truth, datasets.IGNORE_ID)
+    return (counts, correct, pixels, segment.mask_iou(mask, truth)), latency
+
+
+def _init(spec):
+    try:
+        _state["predictor"] = open_predictor(spec, quiet=True)
+    except Exception as e:  # noqa: BLE001 - re-raised on the first job: a failing initializer hangs a Pool
+        _state["error"] = e
+
+
+def _work(job):
+    index, sample = job
+    if "error" in _state:
+        raise _state["error"]
+    predictor = _state["predictor"]
+    return index, predict(predictor, sample), _where(predictor)
+
+
+def default_threads(workers):
+    """Interpreter threads per worker: the cores shared out, at least one."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def run_model(spec, samples, workers=1, progress=None, label=""):
+    """Records for every sample, in order. workers=1 runs here; more spawn a process pool."""
+    workers = max(1, int(workers))
+    if workers > 1 and len(samples) < 2:
+        workers = 1
+    spec = spec._replace(threads=spec.threads or default_threads(workers))
+    records = [None] * len(samples)
+    start = time.perf_counter()
+    with Progress(len(samples), label, enabled=progress) as bar:
+        if workers == 1:
+            predictor = open_predictor(spec)
+            for i, sample in enumerate(samples):
+                records[i] = predict(predictor, sample)
+                bar.update()
+            device, ran = _where(predictor)
+        else:
+            device, ran = _run_pool(spec, samples, workers, records, bar)
+    return Run(records, time.perf_counter() - start, workers, spec.threads, device, ran)
+
+
+def _run_pool(spec, samples, workers, records, bar):
+    context = multiprocessing.get_context("spawn")
+    # Small chunks keep both workers busy to the end; chunks of 1 would spend time on pickling.
+    chunk = max(1, min(8, len(samples) // (workers * 8)))
+    with context.Pool(workers, initializer=_init, initargs=(spec,)) as pool:
+        where = None
+        for index, record, where in pool.imap_unordered(_work, list(enumerate(samples)), chunksize=chunk):
+            records[index] = record
+            bar.update()
+    return where
