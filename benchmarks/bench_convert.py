@@ -209,18 +209,23 @@ def worker_fidelity(folder, calib, eval_path):
         interpreter.allocate_tensors()
         inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
         scale, zero_point = out["quantization"]
-        agree, divergence = 0, 0.0
+        agree, divergence, confident, confident_agree = 0, 0.0, 0, 0
         for k, pixels in enumerate(evaluation):
             interpreter.set_tensor(inp["index"], pixels[None])
             interpreter.invoke()
             q = scale * (interpreter.get_tensor(out["index"])[0].astype(np.float64) - zero_point)
             p = reference[k].astype(np.float64)
-            agree += int(np.argmax(q) == np.argmax(p))
+            same = int(np.argmax(q) == np.argmax(p))
+            agree += same
+            if p.max() >= 0.5:
+                confident, confident_agree = confident + 1, confident_agree + same
             # Smoothed: an int8 softmax rounds small probabilities to exactly 0.
             qs = (q + 1e-6) / (q + 1e-6).sum()
             divergence += float(np.sum(p * np.log((p + 1e-12) / qs)))
         table[method] = {"top1_agreement": round(agree / len(evaluation), 4),
-                         "mean_kl": round(divergence / len(evaluation), 5)}
+                         "mean_kl": round(divergence / len(evaluation), 5),
+                         "top1_agreement_float_p_ge_0.5": round(confident_agree / max(confident, 1), 4),
+                         "inputs_float_p_ge_0.5": confident}
     return {"fidelity": table, "inputs": int(len(evaluation)), "peak_mib": peak_mib()}
 
 

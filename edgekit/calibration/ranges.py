@@ -174,7 +174,12 @@ def kl_range(s):
     # divergence is trivially 0; TensorRT starts its search at 128 bins for the same reason.
     wide = [a for a in CANDIDATES if a * BINS >= LEVELS]
     centres = _centres(s)
-    costs = [_kl_cost(centres, s.counts, *_candidate(s, a)) for a in wide]
+    # ReLU outputs put half their values at exactly 0. Zero is always represented exactly, but that spike
+    # would dominate the divergence and reward narrow ranges (fewer bins per level), so it is left out.
+    counts = s.counts.copy()
+    if s.low < 0.0 < s.high or s.low == 0.0:
+        counts[min(int(-s.low / (s.high - s.low) * BINS), BINS - 1)] = 0
+    costs = [_kl_cost(centres, counts, *_candidate(s, a)) for a in wide]
     return _candidate(s, wide[int(np.argmin(costs))])
 
 

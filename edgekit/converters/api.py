@@ -221,6 +221,14 @@ def convert(model, calib, out_dir, weights=None, name=None, options=DEFAULTS, pr
         with _quiet(options):
             loaded = model_source.load_keras(model, weights=weights)
     name = name or loaded.name
+    mean, std = options.mean, options.std
+    folded = model_source.fold_input_normalization(loaded.model)
+    if folded is not None:
+        inner, mean, std = folded
+        loaded = loaded._replace(model=inner)
+    elif getattr(loaded.model, "edgekit_raw_pixels", False):
+        mean, std = 0.0, 1.0
+    options = options._replace(mean=mean, std=std)
     height, width, channels = model_source.input_shape(loaded.model)
     if channels != 3:
         raise EdgekitError(f"{loaded.source}: the model takes {channels} channels; edgekit converts RGB image models")

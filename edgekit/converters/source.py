@@ -12,6 +12,8 @@ import re
 import zipfile
 from collections import namedtuple
 
+import numpy as np
+
 from edgekit.errors import EdgekitError
 
 # model: the Keras model; name: file-name stem for outputs; source: provenance text; zoo: the zoo entry or None.
@@ -24,28 +26,74 @@ class ModelSourceError(EdgekitError):
 
 
 def _zoo():
+    """The zoo's registry (create, list_models), wherever edgekit.models exposes it; None without one."""
     try:
         from edgekit import models
     except ImportError:
         return None
-    return models if hasattr(models, "create") and hasattr(models, "list_models") else None
+    if hasattr(models, "create") and hasattr(models, "list_models"):
+        return models
+    try:
+        from edgekit.models import registry
+    except ImportError:
+        return None
+    return registry if hasattr(registry, "create") and hasattr(registry, "list_models") else None
 
 
 def zoo_names():
     zoo = _zoo()
-    return list(zoo.list_models()) if zoo else []
+    if zoo is None:
+        return []
+    try:
+        return list(zoo.list_models())
+    except ImportError:     # a zoo family still being written
+        return []
+
+
+def _looks_like_zoo_name(spec):
+    """A bare name (no folder part, no file suffix) that is not a file here: ask the zoo."""
+    return (isinstance(spec, str) and not os.path.exists(spec) and os.sep not in spec and "/" not in spec
+            and not spec.lower().endswith(KERAS_SUFFIXES + (".tflite", ".pb")))
+
+
+def fold_input_normalization(model):
+    """(model without its leading Rescaling layer, mean, std) when the model starts by normalising raw pixels
+    with one scalar scale and offset; else None.
+
+    Why: the normalisation then moves into the input's quantization (for Lite models (pixel - 127) / 128
+    becomes scale 1/128, zero point 127), so raw uint8 pixels feed the Edge TPU with no rescaling op."""
+    import keras
+
+    layers = getattr(model, "layers", [])
+    if len(layers) < 2 or not isinstance(layers[1], keras.layers.Rescaling):
+        return None
+    rescaling = layers[1]
+    scale, offset = (np.asarray(v, np.float64) for v in (rescaling.scale, rescaling.offset))
+    if scale.size != 1 or offset.size != 1 or float(scale) == 0.0:
+        return None
+    try:
+        inner = keras.Model(rescaling.output, model.outputs, name=model.name)
+    except (ValueError, TypeError):     # the raw input feeds other layers too: keep the model whole
+        return None
+    for attribute in ("edgekit_task", "edgekit_num_classes", "edgekit_anchors"):
+        if hasattr(model, attribute):
+            setattr(inner, attribute, getattr(model, attribute))
+    scale, offset = float(scale), float(offset)
+    return inner, -offset / scale, 1.0 / scale
 
 
 def load_keras(spec, weights=None, num_classes=None):
     """A `Loaded` for a zoo name, a Keras file or a SavedModel folder; clear errors for everything else."""
-    if isinstance(spec, str) and not os.path.exists(spec) and spec in zoo_names():
+    if _looks_like_zoo_name(spec) and _zoo() is not None:
         kwargs = {"weights": weights} if weights else {}
         if num_classes:
             kwargs["num_classes"] = num_classes
         try:
             model = _zoo().create(spec, **kwargs)
         except EdgekitError:
-            raise
+            raise               # the zoo's own message (unknown name with close matches, missing weights)
+        except ImportError as e:
+            raise ModelSourceError(f"{spec}: the model zoo cannot build it here ({e})") from None
         except (ValueError, OSError) as e:
             raise ModelSourceError(f"{spec}: cannot build the zoo model ({e})") from None
         return Loaded(model, spec.replace("/", "_"), f"zoo:{spec}" + (f" weights={weights}" if weights else ""),

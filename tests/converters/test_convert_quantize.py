@@ -291,3 +291,22 @@ def test_disk_cache_serves_a_new_process(converted, photos, tmp_path, monkeypatc
     result = api.convert(model, str(photos), tmp_path / "b", name="d", method="mse", compile=False,
                          cache_dir=tmp_path / "c", report=False)
     assert result.method == "mse"
+
+
+def test_leading_rescaling_folds_into_the_input_quantization(photos, tmp_path):
+    """A model that takes raw pixels and normalises them itself (as the zoo's do) converts to the same
+    raw-pixel uint8 input, with no rescaling op left for the Edge TPU."""
+    from edgekit.converters.api import convert
+
+    keras.utils.set_random_seed(3)
+    pixels = keras.Input((SIZE, SIZE, 3), batch_size=1)
+    x = keras.layers.Rescaling(1 / 128, offset=-127 / 128, name="normalize")(pixels)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu6")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(pixels, keras.layers.Softmax()(keras.layers.Dense(4)(x)))
+    model.edgekit_raw_pixels = True
+    result = convert(model, str(photos), tmp_path, name="raw", compile=False, report=False, mean=0.0, std=1.0)
+    converted = read_model(result.int8_path)
+    assert converted.input_tensors()[0].quantization.per_tensor == (1 / 128, 127)
+    assert [op.name for op in converted.main.operators][:2] == ["QUANTIZE", "CONV_2D"]
+    assert (result.metadata["mean"], result.metadata["std"]) == (127.0, 128.0)
