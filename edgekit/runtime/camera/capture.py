@@ -9,6 +9,7 @@ The thread also does the per-frame work that does not need the interpreter (colo
 classifier's resize) through `prepare`, so it overlaps with the previous frame's inference.
 """
 
+import os
 import threading
 import time
 from collections import namedtuple
@@ -19,6 +20,25 @@ from edgekit.runtime.camera.sources import open_source
 # index: position in the source (counting dropped frames); time: Unix time of capture; image: BGR
 # uint8 [H, W, 3] as read; prepared: what `prepare` made of it (None without one).
 Frame = namedtuple("Frame", "index time image prepared")
+
+
+# Niceness of the capture and output threads (Linux applies it per thread).
+HELPER_NICENESS = 10
+
+
+def yield_to_inference():
+    """Lower the calling thread's scheduling priority below the interpreter's threads.
+
+    The interpreter's threads run an op in parallel and meet at a barrier after each, so a helper
+    thread that takes a core from one of them stalls all of them: on two cores, a millisecond of
+    capture work made each invoke several milliseconds slower. At a lower priority the helpers run in
+    the gaps the interpreter leaves (waits at its barriers, the Python between invokes), which is
+    what overlapping them with inference means. Where the OS has no per-thread priority, a no-op.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HELPER_NICENESS)
+    except (AttributeError, OSError):
+        pass
 
 
 class FrameSlot:
@@ -150,6 +170,7 @@ class FrameGrabber:
 
     def _run(self):
         index = 0
+        yield_to_inference()
         try:
             while not self.stop_event.is_set():
                 ok, image = self.reader.read()

@@ -19,7 +19,7 @@ import cv2
 from edgekit.errors import EdgekitError
 from edgekit.runtime import images, labels as labels_mod
 from edgekit.runtime.camera import overlay
-from edgekit.runtime.camera.capture import Backoff, FrameGrabber
+from edgekit.runtime.camera.capture import Backoff, FrameGrabber, yield_to_inference
 from edgekit.runtime.camera.recorder import Recorder
 from edgekit.runtime.camera.server import MjpegServer, parse_address
 from edgekit.runtime.camera.sources import parse_source
@@ -105,6 +105,7 @@ class Outputs:
             raise self.error
 
     def _run(self):
+        yield_to_inference()
         while True:
             item = self._queue.get()
             if item is None:
