@@ -1,0 +1,120 @@
+"""Ensembles of two Coral MobileNets: scores equal to the (weighted) mean of the members' own scores,
+each member with its own input size; usable by run, bench and eval like a model; bad ensembles refused."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgekit.cli import cli
+from edgekit.compiler import check
+from edgekit.evaluation import evaluate
+from edgekit.runtime import ensemble
+from edgekit.runtime.adapters import classify
+from edgekit.runtime.commands import format_bench, format_run
+from edgekit.runtime.interpreter import open_model
+from edgekit.runtime.pipeline import Runner
+from edgekit.tflite.model import read_model
+
+SMALL = "mobilenet_v1_0.25_128_quant.tflite"
+MEDIUM = "mobilenet_v1_0.5_160_quant.tflite"
+
+
+@pytest.fixture(autouse=True)
+def no_edgetpu(monkeypatch, tmp_path):
+    monkeypatch.setenv("EDGEKIT_EDGETPU_LIBRARY", str(tmp_path / "absent" / "libedgetpu.so.1"))
+    # No compiler either, so writing an ensemble never depends on this machine's PATH.
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("EDGETPU_COMPILER", raising=False)
+
+
+def edgekit(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def member_scores(model, image):
+    runner = Runner(open_model(str(model), device="cpu"))
+    runner.run_image(image)
+    return classify.get_scores(runner.interpreter)
+
+
+def test_scores_are_the_weighted_mean_of_the_members(tmp_path, coral):
+    out = tmp_path / "ens" / "ensemble.json"
+    document = ensemble.write_ensemble([coral(SMALL), coral(MEDIUM)], out, weights=[1, 3],
+                                       labels=coral("imagenet_labels.txt"))
+    written = json.loads(out.read_text())
+    assert written["format"] == "edgekit-ensemble" and [m["weight"] for m in written["members"]] == [0.25, 0.75]
+    assert not os.path.isabs(written["members"][0]["path"])  # relative to the file
+    assert "not co-compiled" in document["compile"]
+    opened = ensemble.open_ensemble(out, device="cpu", top_k=3)
+    # Each member keeps its own input size.
+    assert [r.input_size for r in opened.runners] == [(128, 128), (160, 160)]
+    result = opened.run_image(coral("cat.bmp"))
+    small, medium = member_scores(coral(SMALL), coral("cat.bmp")), member_scores(coral(MEDIUM), coral("cat.bmp"))
+    np.testing.assert_allclose(result["_scores"], 0.25 * small + 0.75 * medium, atol=1e-6)
+    assert result["classes"][0]["label"] == "Egyptian cat"  # 286, as Coral expects of both members
+
+
+def test_logit_mean_is_the_softmax_of_mean_log_probabilities(tmp_path, coral):
+    out = tmp_path / "ensemble.json"
+    ensemble.write_ensemble([coral(SMALL), coral(MEDIUM)], out, combine="logit-mean")
+    result = ensemble.open_ensemble(out, device="cpu").run_image(coral("parrot.jpg"))
+    # Both outputs are uint8 with scale 1/256: a stored 0 stands for less than half a step.
+    floor = 1 / 512
+    logs = [np.log(np.clip(member_scores(coral(m), coral("parrot.jpg")).astype(np.float64), floor, None))
+            for m in (SMALL, MEDIUM)]
+    mean = (logs[0] + logs[1]) / 2
+    expected = np.exp(mean - mean.max()) / np.exp(mean - mean.max()).sum()
+    np.testing.assert_allclose(result["_scores"], expected, atol=1e-6)
+
+
+def test_parameters_against_the_cache(tmp_path, coral):
+    document = ensemble.write_ensemble([coral(SMALL), coral(MEDIUM)], tmp_path / "e.json")
+    expected = [check.predict(read_model(coral(m))).parameter_bytes for m in (SMALL, MEDIUM)]
+    params = document["parameters"]
+    assert [m["parameter_bytes"] for m in params["members"]] == expected
+    assert params["total_bytes"] == sum(expected) and params["fits_cache"]
+
+
+def test_run_bench_and_eval_take_the_ensemble_like_a_model(tmp_path, coral):
+    out = tmp_path / "ensemble.json"
+    result = edgekit("ensemble", coral(SMALL), coral(MEDIUM), "--labels", coral("imagenet_labels.txt"),
+                     "--out", out)
+    assert result.exit_code == 0, result.stderr
+    assert "MiB against the" in result.stdout
+    document = ensemble.run_images(str(out), [str(coral("cat.bmp"))], device="cpu", top_k=3)
+    assert document["results"][0]["classes"][0]["id"] == 286
+    assert "Egyptian cat" in format_run(document)
+    bench = ensemble.bench_model(str(out), device="cpu", iterations=3, warmup=1)
+    assert bench["invoke"]["n"] == 3 and "pipeline" in format_bench(bench)
+    folder = tmp_path / "photos" / "Egyptian cat"
+    folder.mkdir(parents=True)
+    os.symlink(coral("cat.bmp"), folder / "cat.bmp")
+    found = evaluate.evaluate([str(out), coral(SMALL)], tmp_path / "photos", device="cpu",
+                              labels_path=coral("imagenet_labels.txt"), progress=False)
+    assert found["models"][0]["top1"] == 1.0
+
+
+def test_moved_ensemble_folder_still_works(tmp_path, coral):
+    first = tmp_path / "first"
+    first.mkdir()
+    for name in (SMALL, MEDIUM):
+        shutil.copy(coral(name), first / name)
+    ensemble.write_ensemble([first / SMALL, first / MEDIUM], first / "e.json")
+    moved = shutil.move(first, tmp_path / "moved")
+    spec = ensemble.read_ensemble(os.path.join(moved, "e.json"))
+    assert [os.path.dirname(m.path) for m in spec.members] == [str(moved)] * 2
+    assert ensemble.open_ensemble(spec.path, device="cpu").run_image(coral("cat.bmp"))["classes"]
+
+
+def test_combine_scores_by_hand():
+    combined = ensemble.combine_scores([[0.2, 0.8], [0.6, 0.4]], [1, 1])
+    np.testing.assert_allclose(combined, [0.4, 0.6])
+    logit = ensemble.combine_scores([[0.2, 0.8], [0.8, 0.2]], [1, 1], "logit-mean")
+    np.testing.assert_allclose(logit, [0.5, 0.5], atol=1e-7)
