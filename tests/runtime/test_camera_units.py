@@ -129,6 +129,25 @@ def test_recorder_scales_a_changed_size_and_renames_on_close(tmp_path):
     assert (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (160, 120)
 
 
+def test_recorder_follows_the_capture_clock_of_live_frames(tmp_path):
+    recorder = Recorder(tmp_path / "live.mp4", fps=10)
+    shades = {100.0: 0, 100.05: 60, 100.5: 120, 101.0: 180, 130.0: 240}
+    for at, shade in shades.items():  # then: too early, 0.45 s late, 0.5 s late, after a 29 s gap
+        recorder.write(np.full((120, 160, 3), shade, np.uint8), at=at)
+    # 1 (first) + 0 (early: skipped) + 5 (0.5 s at 10 fps) + 5 + 1 (after a gap: no frozen 29 s)
+    assert recorder.frames == 12
+    recorder.close()
+    capture = cv2.VideoCapture(str(tmp_path / "live.mp4"))
+    seen = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        seen.append(int(round(image.mean() / 60)) * 60)
+    # Each picture holds until the next one's time: the first for 0.5 s, and so on.
+    assert seen == [0] * 5 + [120] * 5 + [180, 240]
+
+
 def test_recorder_without_frames_leaves_nothing(tmp_path):
     recorder = Recorder(tmp_path / "out.mp4")
     assert recorder.close() is None and list(tmp_path.iterdir()) == []

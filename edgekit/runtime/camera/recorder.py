@@ -42,12 +42,37 @@ class Recorder:
         self.frames = 0
         self.resized = 0
         self._writer = None
+        self._start = None
+        self._last = None
 
-    def write(self, image):
+    def write(self, image, at=None):
+        """Append `image`. With `at` (its capture time in seconds, for live sources) the video follows
+        that clock: a frame is repeated to fill the time since the last one and skipped when it comes
+        early, so a recording plays at real speed however many frames inference dropped."""
         if self._writer is None:
             self._open((image.shape[1], image.shape[0]))
-        self._writer.write(self._fit(image))
-        self.frames += 1
+            self._start = at
+        image = self._fit(image)
+        copies = self._copies(at)
+        # The time before this frame belongs to the previous one: hold it, then show the new frame.
+        for _ in range(copies - 1):
+            self._writer.write(self._last)
+            self.frames += 1
+        if copies:
+            self._writer.write(image)
+            self.frames += 1
+            self._last = image
+
+    def _copies(self, at):
+        if at is None or self._start is None:
+            return 1
+        due = int((at - self._start) * self.fps) + 1  # frames the clock says exist once this one does
+        if due - self.frames > self.fps:
+            # A gap of over a second (a reconnect): one frame, and the clock restarts from it, rather
+            # than a long frozen picture.
+            self._start = at - self.frames / self.fps
+            return 1
+        return max(0, due - self.frames)
 
     def _fit(self, image):
         width, height = image.shape[1], image.shape[0]

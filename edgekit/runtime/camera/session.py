@@ -80,8 +80,9 @@ class Outputs:
     filling memory. An error here stops the loop (re-raised by `put` and `close`).
     """
 
-    def __init__(self, labels=None, recorder=None, server=None, display=False, on_frame=None, stop=None):
-        self.labels, self.recorder, self.server = labels, recorder, server
+    def __init__(self, labels=None, recorder=None, server=None, display=False, on_frame=None, stop=None,
+                 live=False):
+        self.labels, self.recorder, self.server, self.live = labels, recorder, server, live
         self.display, self.on_frame, self.stop = display, on_frame, stop
         self.draws = bool(recorder or server or display)
         self.error = None
@@ -126,7 +127,8 @@ class Outputs:
             return
         image = overlay.annotate_frame(frame.image, result, self.labels, fps, dropped)
         if self.recorder is not None:
-            self.recorder.write(image)
+            # Live frames are recorded on their capture clock (drops would otherwise speed the video up).
+            self.recorder.write(image, frame.time if self.live else None)
         if self.server is not None:
             self.server.publish(image, fps=round(fps, 2), latency_ms=result["latency_ms"], frame=frame.index,
                                 dropped=dropped)
@@ -166,6 +168,8 @@ class _Signals:
         return self
 
     def _handle(self, signum, _frame):
+        if self.received:
+            raise KeyboardInterrupt  # a second Ctrl-C: the user does not want to wait for a clean end
         self.received = signal.Signals(signum).name
         self.stop()
 
@@ -217,7 +221,8 @@ class CameraSession:
         """Process frames until the source ends, --max-frames, stop(), Ctrl-C or SIGTERM."""
         if self.server:
             self.server.start()
-        outputs = Outputs(self.runner.labels, self.recorder, self.server, self.display, self.on_frame, self.stop)
+        outputs = Outputs(self.runner.labels, self.recorder, self.server, self.display, self.on_frame, self.stop,
+                          live=self.source.live)
         meter, latencies, frames = FpsMeter(), collections.deque(maxlen=LATENCY_WINDOW), 0
         start = time.perf_counter()
         ended, recording = None, None
