@@ -1,1 +1,23 @@
-"""Keras model builders, registry and weights (may import TensorFlow)."""
+"""edgekit's model zoo: EfficientNet-Lite and EfficientDet-Lite builders, a registry, and weights.
+
+    from edgekit import models
+    models.list_models()                                   # fixed variants, no TensorFlow imported
+    model = models.create("efficientnet-lite0", weights="imagenet")
+    detector = models.create("efficientdet-lite0", num_classes=3)
+    model = models.load("my_model.keras")
+
+Importing this package does not import TensorFlow; building or loading a model does.
+"""
+
+from edgekit.models.loading import load
+from edgekit.models.registry import create, list_models, model_entry, register_model
+
+
+def imagenet_labels():
+    """The 1000 ImageNet class names, indexed like the 1000-class heads (no background class)."""
+    from edgekit.models.imagenet_labels import IMAGENET_LABELS
+
+    return list(IMAGENET_LABELS)
+
+
+__all__ = ["create", "imagenet_labels", "list_models", "load", "model_entry", "register_model"]

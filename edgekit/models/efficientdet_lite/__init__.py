@@ -1,0 +1,1 @@
+"""EfficientDet-Lite0..4 and 3x (google/automl `efficientdet`) in Keras 3."""
