@@ -8,8 +8,9 @@ else reaches. Blocks of each alternate, so drift in the machine's speed falls on
 ratio is end-to-end FPS / bare invoke FPS (target >= 0.9: capture, preprocessing and drawing
 overlapped with inference).
 
-Soak: 5,000 frames (the video looped) with the overlay, the recorder and the MJPEG server on; resident
-memory (VmRSS) after a warm-up and at the end (target: growth < 10 MB).
+Soak: 5,000 frames (the video looped) with the overlay, the recorder and the MJPEG server on and one
+viewer reading the stream; resident memory (VmRSS) after a warm-up and at the end (target: growth
+< 10 MB).
 
 Prints one JSON document on stdout and exits 0: it reports, it does not judge.
 
@@ -22,6 +23,7 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -90,11 +92,23 @@ def resident_mb():
     return float("nan")
 
 
+def watch(url, samples):
+    """Read the MJPEG stream until the server closes it (the soak's end)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            for chunk in iter(lambda: response.read(65536), b""):
+                samples["streamed_bytes"] += len(chunk)
+    except OSError:
+        pass  # the server went away mid-read: the soak is over
+
+
 def soak(model, video, threads, frames, folder):
     """RSS after SOAK_WARMUP frames and at the end of `frames` frames, with every output on."""
     from edgekit.runtime.camera import CameraSession
 
-    samples = {"count": 0}
+    samples = {"count": 0, "streamed_bytes": 0}
 
     def on_frame(frame, result, fps):
         samples["count"] += 1
@@ -104,9 +118,14 @@ def soak(model, video, threads, frames, folder):
     session = CameraSession(str(model), str(video), device="cpu", threads=threads, loop=True, max_frames=frames,
                             record=os.path.join(folder, "soak.mp4"), serve="127.0.0.1:0", on_frame=on_frame,
                             notice=lambda message: None)
+    # A browser on the stream for the whole soak, so the JPEG encoding and the server's buffers count.
+    viewer = threading.Thread(target=watch, args=(session.server.url + "stream.mjpg", samples), daemon=True)
+    viewer.start()
     summary = session.run()
     end_mb = resident_mb()
-    return {"frames": summary["frames"], "fps": summary["fps"], "rss_after_warmup_mb": round(samples["warm_mb"], 1),
+    viewer.join(10)
+    return {"frames": summary["frames"], "fps": summary["fps"], "streamed_mb": round(samples["streamed_bytes"] / 1e6, 1),
+            "rss_after_warmup_mb": round(samples["warm_mb"], 1),
             "rss_end_mb": round(end_mb, 1), "growth_mb": round(end_mb - samples["warm_mb"], 2),
             "target_growth_mb": TARGET_GROWTH_MB, "within_target": end_mb - samples["warm_mb"] < TARGET_GROWTH_MB}
 
