@@ -194,6 +194,9 @@ LazyGroup.lazy["camera"] = "edgekit.runtime.camera.commands:camera"
 LazyGroup.lazy.update({"eval": "edgekit.evaluation.commands:eval_cmd",
                        "ensemble": "edgekit.evaluation.commands:ensemble_cmd"})
 
+# edgekit models lists the zoo (edgekit/models); loaded on first use like the commands above.
+LazyGroup.lazy["models"] = "edgekit.models.commands:models"
+
 
 def main():
     cli(prog_name="edgekit")

@@ -51,6 +51,12 @@ def list_models(task=None):
     return [e.name for e in _ENTRIES.values() if e.listed and (task is None or e.task == task)]
 
 
+def list_families():
+    """Names of the parametric entries (create("efficientnet-lite", phi=...)), left out of list_models()."""
+    _load_presets()
+    return [e.name for e in _ENTRIES.values() if not e.listed]
+
+
 def model_entry(name):
     """The ModelEntry for `name`; an EdgekitError naming close matches for unknown names."""
     _load_presets()
