@@ -201,3 +201,19 @@ def test_detection_overlay_draws_boxes_in_the_frame(video, detector):
     for class_id in (0, 1):
         color = np.array(annotate._box_color(class_id))
         assert np.all(drawn.reshape(-1, 3) == color, axis=1).sum() > 100, class_id
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--source", "videotestsrc ! videoconvert ! appsink"], "GStreamer"),
+    (["--serve", "localhost:http"], "give HOST:PORT"),
+    (["--record", "out.avi"], "record to an .mp4 file"),
+    (["--max-frames", "0"], "--max-frames must be 1 or more"),
+])
+def test_bad_options_are_one_line_errors(video, coral, args, expected, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    if "GStreamer" in expected and "GStreamer:                   YES" in cv2.getBuildInformation():
+        pytest.skip("this OpenCV has GStreamer: the pipeline would open")
+    result = edgekit("camera", coral(MODEL), "--source", video, "--device", "cpu", *args)
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
+    assert result.stderr.startswith("edgekit: error: ") and expected in result.stderr
+    assert not list(tmp_path.glob("*.avi"))

@@ -13,6 +13,7 @@ import contextlib
 import glob
 import os
 import re
+import sys
 from collections import namedtuple
 
 import numpy as np
@@ -113,14 +114,16 @@ def open_source(source):
 
 def _open_camera(cv2, source):
     path = _device_path(source.target)
-    if not os.path.exists(path):
+    linux = sys.platform.startswith("linux")
+    if linux and not os.path.exists(path):
         raise EdgekitError(f"no camera at {source.text} ({path} does not exist); {devices_text()}")
-    # V4L2 first on Linux: the FFmpeg backend in pip's OpenCV cannot open capture devices at all.
+    # V4L2 on Linux: the FFmpeg backend in pip's OpenCV cannot open capture devices at all. Elsewhere
+    # (no /dev/video*), OpenCV's own choice for an index.
     target = source.target if isinstance(source.target, int) else path
-    capture = _quiet_open(cv2, target, getattr(cv2, "CAP_V4L2", cv2.CAP_ANY))
+    capture = _quiet_open(cv2, target, cv2.CAP_V4L2 if linux else cv2.CAP_ANY)
     if not capture.isOpened():
-        raise EdgekitError(f"cannot open the camera {path} (busy in another program, no permission, or not a "
-                           f"capture device); {devices_text()}")
+        raise EdgekitError(f"cannot open the camera {source.text} (busy in another program, no permission, or "
+                           f"not a capture device); {devices_text()}")
     return CaptureReader(capture)
 
 
