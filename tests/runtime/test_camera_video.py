@@ -101,7 +101,8 @@ def test_max_frames_and_recording_of_a_folder_whose_size_changes(tmp_path, coral
     assert "size changes 2" in result.stderr and "ended: max frames" in result.stderr
     assert frame_count(out) == 3
     capture = cv2.VideoCapture(str(out))
-    assert (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (512, 340)  # even, for 4:2:0
+    # 341 rows made even: the encoder's 4:2:0 colour needs even sizes.
+    assert (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (512, 340)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["annotated.mp4", "pictures"]  # no temp file left
 
 
@@ -159,8 +160,8 @@ def test_classify_example_follows_the_video(video, coral):
                       "--source", video, "--serve", "")
     lines = [line for line in out.splitlines() if line.startswith("frame ")]
     assert len(lines) == 2 * SWITCH
-    assert lines[0].startswith("frame 0: Egyptian cat") and lines[SWITCH - 1].startswith(f"frame {SWITCH - 1}: Egyptian cat")
-    assert lines[SWITCH].startswith(f"frame {SWITCH}: macaw") and lines[-1].startswith(f"frame {2 * SWITCH - 1}: macaw")
+    for i, line in enumerate(lines):
+        assert line.startswith(f"frame {i}: " + ("Egyptian cat" if i < SWITCH else "macaw")), line
 
 
 # Anchors (yc, xc, h, w), no offsets: class 1 at the top-left quarter, class 0 at the bottom right.
