@@ -55,7 +55,7 @@ def main():
             best = result["classes"][0] if result["classes"] else None
             print(f"frame {frame.index}: " + (f"{best['label']} {best['score']:.2f}" if best else "-") +
                   f"  ({result['latency_ms']:.1f} ms, {meter.fps:.1f} FPS)")
-            if server:
+            if server and server.wanted():  # draw only while someone has the page open
                 server.publish(annotate_frame(frame.image, result, runner.labels, meter.fps, grabber.dropped),
                                fps=meter.fps, latency_ms=result["latency_ms"], frame=frame.index)
             if args.max_frames and count >= args.max_frames:

@@ -62,11 +62,12 @@ def main():
             else:
                 names = ", ".join(f"{o['label']} {o['score']:.2f}" for o in result["objects"]) or "-"
                 print(f"frame {frame.index}: {names}  ({result['latency_ms']:.1f} ms, {meter.fps:.1f} FPS)")
-            if server or recorder:
+            watched = server is not None and server.wanted()  # someone has the page open
+            if watched or recorder:
                 image = annotate_frame(frame.image, result, runner.labels, meter.fps, grabber.dropped)
                 if recorder:
                     recorder.write(image)
-                if server:
+                if watched:
                     server.publish(image, fps=meter.fps, latency_ms=result["latency_ms"], frame=frame.index)
             if args.max_frames and count >= args.max_frames:
                 break

@@ -172,3 +172,26 @@ def test_overlay_draws_classes_and_a_status_bar():
     amber = np.all(np.abs(rgb - STATUS_COLOR) <= 8, axis=1).sum()
     assert amber >= 320 * 8  # a bar across the bottom
     assert (drawn[:20, :60] == 0).any()  # the class caption's black box, top left
+
+
+def test_server_is_wanted_only_while_someone_watches():
+    import urllib.request
+
+    from edgekit.runtime.camera import MjpegServer
+
+    with MjpegServer("127.0.0.1", 0) as server:
+        server.publish(np.zeros((8, 8, 3), np.uint8), frame=0)
+        assert not server.wanted()  # nobody has asked: the camera loop skips drawing
+        got = []
+        viewer = threading.Thread(target=lambda: got.append(
+            urllib.request.urlopen(server.url + "frame.jpg", timeout=30).read()))
+        viewer.start()
+        for _ in range(3000):  # the request marks the demand before it waits for a new frame
+            if server.wanted():
+                break
+            threading.Event().wait(0.01)
+        assert server.wanted()
+        server.publish(np.full((8, 8, 3), 200, np.uint8), frame=1)
+        viewer.join(30)
+        picture = cv2.imdecode(np.frombuffer(got[0], np.uint8), cv2.IMREAD_COLOR)
+        assert picture.mean() > 150  # the frame published after the request, not the stale one

@@ -5,13 +5,16 @@ Standard library only (http.server in a thread). Routes:
   /stream.mjpg multipart/x-mixed-replace JPEG frames, as fast as they are processed
   /frame.jpg   the newest frame, once (the page shows it first, so its load event fires)
   /stats       the live figures as JSON
-Frames are JPEG-encoded only when someone asks, once per frame however many people watch.
+Frames are JPEG-encoded only when someone asks, once per frame however many people watch; and
+`wanted()` tells the camera loop whether anyone is watching at all, so that a board nobody looks at
+does not draw overlays for nothing.
 """
 
 import html
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from edgekit.errors import EdgekitError
@@ -23,6 +26,8 @@ BOUNDARY = "edgekitframe"
 # the server is closing.
 FIRST_FRAME_WAIT_S = 10.0
 POLL_S = 0.5
+# A /frame.jpg request keeps frames wanted this long (a page polling stills, or one about to stream).
+DEMAND_S = 5.0
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>edgekit camera</title>
@@ -78,6 +83,13 @@ class FrameHub:
         self.closing = False
         self._image, self._seq, self._jpeg, self._jpeg_seq = None, 0, None, -1
         self.stats = {"fps": 0.0, "latency_ms": 0.0, "frame": -1, "dropped": 0}
+        self.viewers = 0
+        self._asked = None  # time.monotonic() of the last frame request
+
+    def wanted(self):
+        """True while a stream is open or a frame was asked for in the last DEMAND_S seconds."""
+        asked = self._asked
+        return self.viewers > 0 or (asked is not None and time.monotonic() - asked < DEMAND_S)
 
     def publish(self, image, **stats):
         with self.cond:
@@ -86,8 +98,14 @@ class FrameHub:
             self.stats.update(stats)
             self.cond.notify_all()
 
+    def update_stats(self, **stats):
+        """The figures without a frame (for /stats while nobody watches the picture)."""
+        with self.cond:
+            self.stats.update(stats)
+
     def wait_frame(self, after_seq, timeout):
         """(seq, jpeg) of a frame newer than `after_seq`; (after_seq, None) on timeout or closing."""
+        self._asked = time.monotonic()
         with self.cond:
             self.cond.wait_for(lambda: self._seq > after_seq or self.closing, timeout)
             if self.closing or self._seq <= after_seq:
@@ -100,6 +118,10 @@ class FrameHub:
             ok, data = self._cv2.imencode(".jpg", self._image, [self._cv2.IMWRITE_JPEG_QUALITY, self.quality])
             self._jpeg, self._jpeg_seq = (data.tobytes() if ok else None), self._seq
         return self._jpeg
+
+    @property
+    def seq(self):
+        return self._seq
 
     def snapshot(self):
         with self.cond:
@@ -149,7 +171,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, "text/html; charset=utf-8", text.encode())
 
     def _frame(self, hub):
-        _, jpeg = hub.wait_frame(0, FIRST_FRAME_WAIT_S)
+        # A frame newer than the one held: while nobody watched, the held one may be long stale.
+        _, jpeg = hub.wait_frame(hub.seq, FIRST_FRAME_WAIT_S)
         if jpeg is None:
             self._send(503, "text/plain", b"no frame yet\n")
         else:
@@ -160,14 +183,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
-        seq = 0
-        while not hub.closing:
-            seq, jpeg = hub.wait_frame(seq, POLL_S)
-            if jpeg is None:
-                continue
-            self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
-                             .encode() + jpeg + b"\r\n")
-            self.wfile.flush()
+        seq = hub.seq
+        with hub.cond:
+            hub.viewers += 1
+        try:
+            while not hub.closing:
+                seq, jpeg = hub.wait_frame(seq, POLL_S)
+                if jpeg is None:
+                    continue
+                self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                                 .encode() + jpeg + b"\r\n")
+                self.wfile.flush()
+        finally:
+            with hub.cond:
+                hub.viewers -= 1
 
 
 class _Server(ThreadingHTTPServer):
@@ -199,6 +228,13 @@ class MjpegServer:
 
     def publish(self, image, **stats):
         self.hub.publish(image, **stats)
+
+    def wanted(self):
+        """Whether anyone is watching: draw and publish frames only then."""
+        return self.hub.wanted()
+
+    def update_stats(self, **stats):
+        self.hub.update_stats(**stats)
 
     def start(self):
         self._thread.start()

@@ -84,7 +84,6 @@ class Outputs:
                  live=False):
         self.labels, self.recorder, self.server, self.live = labels, recorder, server, live
         self.display, self.on_frame, self.stop = display, on_frame, stop
-        self.draws = bool(recorder or server or display)
         self.error = None
         self._queue = queue.Queue(maxsize=2)
         self._thread = threading.Thread(target=self._run, name="edgekit-output", daemon=True)
@@ -123,15 +122,19 @@ class Outputs:
     def _handle(self, frame, result, fps, dropped):
         if self.on_frame is not None:
             self.on_frame(frame, public(result), fps)
-        if not self.draws:
+        stats = {"fps": round(fps, 2), "latency_ms": result["latency_ms"], "frame": frame.index, "dropped": dropped}
+        # The preview draws only while someone watches it: an unwatched board saves the overlay's CPU.
+        serve = self.server is not None and self.server.wanted()
+        if self.server is not None and not serve:
+            self.server.update_stats(**stats)
+        if not (self.recorder or self.display or serve):
             return
         image = overlay.annotate_frame(frame.image, result, self.labels, fps, dropped)
         if self.recorder is not None:
             # Live frames are recorded on their capture clock (drops would otherwise speed the video up).
             self.recorder.write(image, frame.time if self.live else None)
-        if self.server is not None:
-            self.server.publish(image, fps=round(fps, 2), latency_ms=result["latency_ms"], frame=frame.index,
-                                dropped=dropped)
+        if serve:
+            self.server.publish(image, **stats)
         if self.display:
             self._show(image)
 
