@@ -150,6 +150,12 @@ def build_model():
     return lite0_from_checkpoint()
 
 
+def model_input(pixels, model):
+    """What the Keras model takes: the zoo's models normalise raw pixels themselves (edgekit_raw_pixels)."""
+    values = np.asarray(pixels, np.float32)
+    return values if getattr(model, "edgekit_raw_pixels", False) else (values - 127) / 128
+
+
 def peak_mib():
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
@@ -168,7 +174,7 @@ def worker_bare(folder, pixels_path):
     saved = source.export_fixed_batch(model, os.path.join(folder, "bare_sm"), (SIZE, SIZE, 3))
     converter = tf.lite.TFLiteConverter.from_saved_model(saved)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([((p[None].astype(np.float32) - 127) / 128)] for p in pixels)
+    converter.representative_dataset = lambda: ([model_input(p[None], model)] for p in pixels)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.uint8
     converter.inference_output_type = tf.uint8
@@ -198,7 +204,7 @@ def worker_fidelity(folder, calib, eval_path):
     evaluation = np.load(eval_path)
     floats = []
     for start in range(0, len(evaluation), 50):
-        batch = (evaluation[start:start + 50].astype(np.float32) - 127) / 128
+        batch = model_input(evaluation[start:start + 50], model)
         floats.append(np.asarray(model.predict(batch, verbose=0, batch_size=50)))
     reference = np.concatenate(floats)
     table = {}

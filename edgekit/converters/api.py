@@ -245,6 +245,9 @@ def convert(model, calib, out_dir, weights=None, name=None, options=DEFAULTS, pr
                                                 options.video_every, progress)
     else:
         calibration = calibration_data.from_arrays(calib)
+        if calibration.pixels.shape[1:] != (height, width, channels):
+            raise EdgekitError(f"calibration pixels are {list(calibration.pixels.shape[1:])}, the model takes "
+                               f"{[height, width, channels]}: preprocess them to the input size first")
     calibration_summary, data_warnings = calibration_data.summary(calibration, options.num_samples)
     warnings += data_warnings
     timings["read_calibration"] = time.perf_counter() - step

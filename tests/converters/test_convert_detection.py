@@ -106,7 +106,10 @@ def test_runs_through_edgekit_run(detector, pictures):
     assert all(0 <= v <= 512 for o in objects for v in o["bbox"])
 
 
+@pytest.mark.slow
 def test_efficientdet_lite0_from_the_zoo(pictures, tmp_path):
+    """The zoo's EfficientDet-Lite0 (random detection layers: no COCO weights are reachable) exports with the
+    post-processing op, int8 up to the heads, and runs through `edgekit run`. About a minute on 2 cores."""
     from edgekit.converters import source
 
     if "efficientdet-lite0" not in source.zoo_names():
@@ -116,8 +119,18 @@ def test_efficientdet_lite0_from_the_zoo(pictures, tmp_path):
 
     result = convert("efficientdet-lite0", str(pictures), tmp_path, num_samples=4, compile=False, report=False)
     model = read_model(result.int8_path)
-    assert len(model.output_tensors()) == 4
-    assert set(result.check["cpu_ops"]) <= {"DEQUANTIZE", "TFLite_Detection_PostProcess", "RESHAPE", "CONCATENATION"}
+    assert model.input_tensors()[0].type == "UINT8" and model.input_tensors()[0].shape == (1, 320, 320, 3)
+    assert [t.type for t in model.output_tensors()] == ["FLOAT32"] * 4
+    post = [op for op in model.main.operators if op.name == "TFLite_Detection_PostProcess"]
+    assert len(post) == 1
+    for op in model.main.operators:
+        if op.name not in ("TFLite_Detection_PostProcess", "DEQUANTIZE"):
+            assert all(model.main.tensors[i].type in ("UINT8", "INT8", "INT32") for i in op.inputs + op.outputs
+                       if i >= 0), op.name
+    anchors = model.main.tensors[post[0].inputs[2]].numpy()
+    assert anchors.shape == (19206, 4)
     document = run_images(result.int8_path, [str(pictures / "astronaut.png")], device="cpu", threshold=0.0)
-    for o in document["results"][0]["objects"]:
-        assert 0 <= o["id"] < 90
+    objects = document["results"][0]["objects"]
+    assert len(objects) <= 25
+    for o in objects:
+        assert 0 <= o["id"] < 90 and all(0 <= v <= 512 for v in o["bbox"])

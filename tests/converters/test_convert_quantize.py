@@ -310,3 +310,34 @@ def test_leading_rescaling_folds_into_the_input_quantization(photos, tmp_path):
     assert converted.input_tensors()[0].quantization.per_tensor == (1 / 128, 127)
     assert [op.name for op in converted.main.operators][:2] == ["QUANTIZE", "CONV_2D"]
     assert (result.metadata["mean"], result.metadata["std"]) == (127.0, 128.0)
+
+
+@pytest.fixture(scope="session")
+def lite0(photos, tmp_path_factory):
+    """EfficientNet-Lite0 with ImageNet weights from the zoo, converted once (skipped until the zoo builds it)."""
+    from edgekit.converters import api, source
+    from edgekit.errors import EdgekitError
+
+    try:
+        model = source.load_keras("efficientnet-lite0", weights="imagenet").model
+    except EdgekitError as e:
+        pytest.skip(f"the zoo cannot build efficientnet-lite0 with ImageNet weights yet: {e}")
+    out = tmp_path_factory.mktemp("lite0")
+    # No labels: Coral's imagenet_labels.txt has 1001 lines (background first), the checkpoint 1000 classes.
+    return api.convert(model, str(photos), out, name="efficientnet-lite0", compile=False)
+
+
+@pytest.mark.slow
+def test_lite0_round_trip_on_real_photos(lite0, photos):
+    """Raw pixels in, the measured float answers out (models.md: cat -> Egyptian cat 285, parrot -> macaw
+    88, grace_hopper -> military uniform 652), through `edgekit run` with no flags."""
+    from edgekit.runtime.commands import run_images
+
+    model = read_model(lite0.int8_path)
+    assert model.input_tensors()[0].quantization.per_tensor == (1 / 128, 127)
+    assert lite0.check["cpu"] == 0, lite0.check
+    expected = {"cat.bmp": 285, "parrot.jpg": 88, "grace_hopper.bmp": 652}
+    paths = [str(photos / "a" / name) for name in expected if (photos / "a" / name).exists()]
+    document = run_images(lite0.int8_path, paths, device="cpu", top_k=3)
+    for path, result in zip(paths, document["results"]):
+        assert expected[os.path.basename(path)] in [c["id"] for c in result["classes"]], result
