@@ -1,0 +1,88 @@
+"""Throughput of `edgekit eval` with --workers 2 against one worker, measured in the same run.
+
+The data is a class folder of Coral's photos repeated (links, decoded afresh every time), evaluated with
+Coral's MobileNet v2 on the CPU. Each setting runs as `evaluate()` does for a user: wall-clock time from
+opening the model to the last figure, worker start-up included. Two comparisons:
+- as users type it (the headline): `--workers 1` (its interpreter takes all cores' threads) against
+  `--workers 2` (the cores shared out, one thread each on two cores): equal CPU, so only the process
+  parallelism of decode + resize + invoke + postprocess is measured;
+- one thread per worker either way (`--threads 1`): how throughput scales with workers alone.
+Settings alternate, best of `--rounds`, so drift in the machine falls on all alike; the load average is
+reported because other processes on the machine take cores from both settings.
+
+Prints one JSON document on stdout and exits 0: it reports, it does not judge. Target (issue 6): >= 1.6x.
+
+    .venv/bin/python benchmarks/bench_eval.py [-n 200] [--rounds 2] [--model PATH]
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTDATA = Path(os.environ.get("EDGEKIT_TESTDATA", ROOT.parent / "shared" / "testdata"))
+CORAL = TESTDATA / "coral"
+sys.path.insert(0, str(ROOT))
+TARGET_RATIO = 1.6
+PHOTOS = {"cat.bmp": "Egyptian cat", "parrot.jpg": "macaw", "grace_hopper.bmp": "military uniform",
+          "resized_cat.bmp": "tabby"}
+
+
+def build_folder(folder, count):
+    for name, label in PHOTOS.items():
+        (folder / label).mkdir(parents=True, exist_ok=True)
+    names = list(PHOTOS)
+    for k in range(count):
+        name = names[k % len(names)]
+        os.symlink(CORAL / name, folder / PHOTOS[name] / f"{k:04d}{Path(name).suffix}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--images", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--model", default=str(CORAL / "mobilenet_v2_1.0_224_quant.tflite"))
+    args = parser.parse_args(argv)
+
+    from edgekit.evaluation import evaluate
+
+    settings = {"workers_1": (1, None), "workers_2": (2, None), "workers_1_threads_1": (1, 1),
+                "workers_2_threads_1": (2, 1)}
+    runs = {name: [] for name in settings}
+    figures = {}
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "photos"
+        build_folder(folder, args.images)
+        for _ in range(args.rounds):
+            for name, (workers, threads) in settings.items():
+                start = time.perf_counter()
+                document = evaluate.evaluate([args.model], folder, labels_path=CORAL / "imagenet_labels.txt",
+                                             device="cpu", workers=workers, threads=threads, progress=False)
+                runs[name].append(time.perf_counter() - start)
+                figures[name] = (document["top1"], document["top5"])
+    best = {name: min(times) for name, times in runs.items()}
+    ratio = best["workers_1"] / best["workers_2"]
+    scaling = best["workers_1_threads_1"] / best["workers_2_threads_1"]
+    report = {
+        "benchmark": "bench_eval", "model": Path(args.model).name, "images": args.images,
+        "cpus": os.cpu_count(), "machine": platform.machine(),
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "seconds": {name: [round(t, 3) for t in times] for name, times in runs.items()},
+        "images_per_second": {name: round(args.images / t, 1) for name, t in best.items()},
+        "speedup_2_vs_1": round(ratio, 3), "speedup_2_vs_1_threads_1": round(scaling, 3),
+        "target": TARGET_RATIO, "met": ratio >= TARGET_RATIO,
+        "same_figures": len(set(figures.values())) == 1,
+    }
+    print(json.dumps(report, indent=2))
+    print(f"eval throughput: {report['images_per_second']} -> {ratio:.2f}x with 2 workers, {scaling:.2f}x at "
+          f"one thread each (target {TARGET_RATIO}x; load average {report['load_average']})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
