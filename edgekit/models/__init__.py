@@ -15,7 +15,7 @@ from edgekit.models.registry import create, list_models, model_entry, register_m
 
 def imagenet_labels():
     """The 1000 ImageNet class names, indexed like the 1000-class heads (no background class)."""
-    from edgekit.models.imagenet_labels import IMAGENET_LABELS
+    from edgekit.models.imagenet import IMAGENET_LABELS
 
     return list(IMAGENET_LABELS)
 
