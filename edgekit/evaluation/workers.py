@@ -92,11 +92,37 @@ def default_threads(workers):
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
+def _compiled(path):
+    from edgekit.tflite.model import read_model
+
+    if ensemble_mod.is_ensemble_file(path):
+        return any(_compiled(m.path) for m in ensemble_mod.read_ensemble(path).members if os.path.isfile(m.path))
+    return read_model(path).is_edgetpu_compiled
+
+
+def edgetpu_workers(spec, workers):
+    """At most one worker per Edge TPU for a compiled model: a device serves one process at a time, and a
+    second worker would fall back to the CPU twin and mix CPU figures into Edge TPU ones."""
+    if workers == 1 or spec.device == "cpu" or not _compiled(spec.path):
+        return workers
+    from edgekit.runtime import edgetpu
+
+    found = len(edgetpu.list_edge_tpus())
+    if not found:
+        return workers  # every worker runs the CPU twin
+    if spec.device not in ("auto", "edgetpu", "tpu"):
+        found = 1  # one named device
+    if found < workers:
+        print(f"edgekit: {spec.path} runs on the Edge TPU: {found} worker(s), one per device", file=sys.stderr)
+    return min(workers, found)
+
+
 def run_model(spec, samples, workers=1, progress=None, label=""):
-    """Records for every sample, in order. workers=1 runs here; more spawn a process pool."""
+    """Records for every sample, in order. workers=1 runs here; more start a process pool."""
     workers = max(1, int(workers))
     if workers > 1 and len(samples) < 2:
         workers = 1
+    workers = edgetpu_workers(spec, workers)
     spec = spec._replace(threads=spec.threads or default_threads(workers))
     records = [None] * len(samples)
     start = time.perf_counter()
