@@ -118,3 +118,22 @@ def test_combine_scores_by_hand():
     np.testing.assert_allclose(combined, [0.4, 0.6])
     logit = ensemble.combine_scores([[0.2, 0.8], [0.8, 0.2]], [1, 1], "logit-mean")
     np.testing.assert_allclose(logit, [0.5, 0.5], atol=1e-7)
+
+
+def test_compiled_members_fall_back_to_their_cpu_models(tmp_path, coral):
+    # What a co-compiled ensemble looks like: compiled twins beside the file, CPU models elsewhere.
+    (tmp_path / "ens").mkdir()
+    members = []
+    for name in (SMALL, MEDIUM):
+        twin = name.replace(".tflite", "_edgetpu.tflite")
+        shutil.copy(coral(twin), tmp_path / "ens" / twin)
+        members.append({"path": twin, "cpu_path": os.path.relpath(coral(name), tmp_path / "ens"), "weight": 1})
+    (tmp_path / "ens" / "e.json").write_text(json.dumps({"format": "edgekit-ensemble", "version": 1,
+                                                         "members": members}))
+    notices = []
+    opened = ensemble.open_ensemble(tmp_path / "ens" / "e.json", notice=notices.append)
+    assert [o.path for o in opened.opened] == [str(coral(SMALL)), str(coral(MEDIUM))]
+    assert len(notices) == 2 and "running its CPU model" in notices[0]
+    result = opened.run_image(coral("cat.bmp"))
+    expected = (member_scores(coral(SMALL), coral("cat.bmp")) + member_scores(coral(MEDIUM), coral("cat.bmp"))) / 2
+    np.testing.assert_allclose(result["_scores"], expected, atol=1e-6)
