@@ -94,12 +94,12 @@ def detect(box_encodings, class_logits, anchors, score_threshold=0.4, iou_thresh
     scores_all = 1.0 / (1.0 + np.exp(-np.asarray(class_logits, np.float32)))
     classes, scores = scores_all.argmax(-1), scores_all.max(-1)
     boxes = decode_boxes(box_encodings, anchors)
-    order = [i for i in np.argsort(-scores, kind="stable") if scores[i] >= score_threshold]
+    order = np.argsort(-scores, kind="stable")
+    order = order[scores[order] >= score_threshold]
     kept = []
-    while order and len(kept) < max_detections:
-        best, order = order[0], np.array(order[1:], int)
+    while order.size and len(kept) < max_detections:
+        best, rest = order[0], order[1:]
         kept.append(best)
-        if len(order):
-            order = list(order[_iou(boxes[best], boxes[order]) <= iou_threshold])
+        order = rest[_iou(boxes[best], boxes[rest]) <= iou_threshold]
     kept = np.array(kept, int)
     return boxes[kept], classes[kept], scores[kept]
