@@ -68,14 +68,16 @@ def evaluate(models, data, labels_path=None, reference=None, device="auto", work
         samples = folder.samples
         document = {"task": task, "data": str(data), "images": len(samples),
                     "classes": None if folder.unlabelled else len(folder.classes)}
-        reference_scores = None
+        reference_scores = reference_floor = None
         if reference:
             if describe(reference)[0] != "classification":
                 raise EdgekitError(f"{reference}: the reference must be a classifier like the models")
             reference_run = run(reference)
             reference_scores = np.stack([r[0] for r in reference_run.records])
+            reference_floor = reference_run.floor
             document["reference"] = _run_document(reference, reference_run)
-        document["models"] = [_classification(m, run(m), folder, labels[m], reference_scores, labels_path)
+        document["models"] = [_classification(m, run(m), folder, labels[m], (reference_scores, reference_floor),
+                                              labels_path)
                               for m in models]
     elif task == "detection":
         dataset = datasets.detection_set(data)
@@ -103,7 +105,8 @@ def _run_document(path, run):
             "latency": latency_stats(latencies) if latencies else None}
 
 
-def _classification(path, run, folder, labels, reference_scores, labels_path):
+def _classification(path, run, folder, labels, reference, labels_path):
+    reference_scores, reference_floor = reference
     document = _run_document(path, run)
     scores = np.stack([r[0] for r in run.records])
     if not folder.unlabelled:
@@ -127,7 +130,7 @@ def _classification(path, run, folder, labels, reference_scores, labels_path):
         raise EdgekitError(f"{folder.root}: no class subfolders, so no accuracy: put the images in one folder "
                            "per class, or pass --reference MODEL to measure agreement with it")
     if reference_scores is not None:
-        agreed = metrics.agreement(scores, reference_scores)
+        agreed = metrics.agreement(scores, reference_scores, run.floor, reference_floor)
         document.update(agreement=round(agreed.top1, 6), mean_kl=round(agreed.mean_kl, 6))
     return document
 

@@ -46,15 +46,19 @@ def accuracy(scores, targets, worst=5, confusions=5):
                     common[:confusions])
 
 
-def _distributions(scores, eps):
-    """Rows made into probability distributions: clipped at eps (a quantized softmax rounds small
-    probabilities to exactly 0, which would make KL infinite) and renormalized."""
-    values = np.clip(np.asarray(scores, dtype=np.float64), eps, None)
+def _distributions(scores, floor):
+    """Rows made into probability distributions: clipped at the floor and renormalized. A quantized softmax
+    stores every probability under half a step as exactly 0; taking that 0 at face value would make the
+    KL divergence infinite, and a tiny floor would let those rounding zeros dominate it."""
+    values = np.clip(np.asarray(scores, dtype=np.float64), max(floor, 1e-9), None)
     return values / values.sum(axis=1, keepdims=True)
 
 
-def agreement(scores, reference, eps=1e-6):
-    """Top-1 agreement with a reference model's scores, and mean KL(reference || model) in nats."""
+def agreement(scores, reference, floor=0.0, reference_floor=0.0):
+    """Top-1 agreement with a reference model's scores, and mean KL(reference || model) in nats.
+
+    The floors are each side's smallest meaningful probability: half the output's quantization step
+    (see `output_floor`), 0 for a float output."""
     scores, reference = np.asarray(scores), np.asarray(reference)
     if scores.shape != reference.shape:
         raise EdgekitError(f"the model scores {scores.shape[-1]} classes and the reference "
@@ -62,7 +66,7 @@ def agreement(scores, reference, eps=1e-6):
     if len(scores) == 0:
         raise EdgekitError("no images to compare")
     same = np.argsort(-scores, axis=1, kind="stable")[:, 0] == np.argsort(-reference, axis=1, kind="stable")[:, 0]
-    p, q = _distributions(reference, eps), _distributions(scores, eps)
+    p, q = _distributions(reference, reference_floor), _distributions(scores, floor)
     kl = (p * (np.log(p) - np.log(q))).sum(axis=1)
     return Agreement(len(scores), float(same.mean()), float(kl.mean()))
 

@@ -19,13 +19,14 @@ import numpy as np
 from edgekit.evaluation import datasets, metrics
 from edgekit.evaluation.progress import Progress
 from edgekit.runtime import ensemble as ensemble_mod
-from edgekit.runtime.adapters import classify, segment
+from edgekit.runtime.adapters import classify, common, segment
 from edgekit.runtime.interpreter import open_model
 from edgekit.runtime.pipeline import Runner
 
 ModelSpec = namedtuple("ModelSpec", "path device threads task resize")
-Run = namedtuple("Run", "records seconds workers threads device ran")
-"""Per-image records in sample order, wall-clock seconds (start-up included), and where it ran."""
+Run = namedtuple("Run", "records seconds workers threads device ran floor")
+"""Per-image records in sample order, wall-clock seconds (start-up included), where it ran, and the
+smallest probability its scores can express (metrics.agreement's floor)."""
 
 # One opened model per process: the worker's own, set by _init.
 _state = {}
@@ -43,10 +44,22 @@ def open_predictor(spec, quiet=False):
     return Runner(opened, task=spec.task, top_k=1, threshold=0.0, resize=spec.resize)
 
 
+def output_floor(runner):
+    """Half the quantization step of a classifier's output (0 for a float output): the probability a
+    stored 0 stands for at most."""
+    scale = common.output_details(runner.interpreter, 0)["quantization"][0]
+    return float(scale) / 2 if scale else 0.0
+
+
 def _where(predictor):
+    """(device, model file(s) that ran, score floor) of an opened predictor."""
     if hasattr(predictor, "runners"):
-        return ",".join(predictor.devices), [str(o.path) for o in predictor.opened]
-    return predictor.opened.device, str(predictor.opened.path)
+        floors = [output_floor(r) for r in predictor.runners]
+        # A class every member stores as 0 has a mean probability under the weighted mean of the floors.
+        floor = float(np.dot(predictor.weights, floors)) if predictor.spec.combine == "mean" else 0.0
+        return ",".join(predictor.devices), [str(o.path) for o in predictor.opened], floor
+    floor = output_floor(predictor) if predictor.task == "classification" else 0.0
+    return predictor.opened.device, str(predictor.opened.path), floor
 
 
 def predict(predictor, sample):
@@ -132,10 +145,10 @@ def run_model(spec, samples, workers=1, progress=None, label=""):
             for i, sample in enumerate(samples):
                 records[i] = predict(predictor, sample)
                 bar.update()
-            device, ran = _where(predictor)
+            device, ran, floor = _where(predictor)
         else:
-            device, ran = _run_pool(spec, samples, workers, records, bar)
-    return Run(records, time.perf_counter() - start, workers, spec.threads, device, ran)
+            device, ran, floor = _run_pool(spec, samples, workers, records, bar)
+    return Run(records, time.perf_counter() - start, workers, spec.threads, device, ran, floor)
 
 
 def _run_pool(spec, samples, workers, records, bar):

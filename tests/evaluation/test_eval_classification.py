@@ -116,8 +116,9 @@ def test_agreement_with_a_reference_model(tmp_path, coral):
     images = sorted(str(flat / n) for n in names)
     small, medium = scores_of(coral(SMALL), images), scores_of(coral(MEDIUM), images)
     same = np.mean(small.argmax(axis=1) == medium.argmax(axis=1))
-    p = np.clip(medium.astype(np.float64), 1e-6, None)
-    q = np.clip(small.astype(np.float64), 1e-6, None)
+    # Both outputs are uint8 with scale 1/256: a stored 0 stands for under half a step, 1/512.
+    p = np.clip(medium.astype(np.float64), 1 / 512, None)
+    q = np.clip(small.astype(np.float64), 1 / 512, None)
     p, q = p / p.sum(axis=1, keepdims=True), q / q.sum(axis=1, keepdims=True)
     kl = np.mean((p * np.log(p / q)).sum(axis=1))
     assert document["agreement"] == pytest.approx(same, abs=1e-6)
