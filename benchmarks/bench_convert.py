@@ -208,9 +208,13 @@ def worker_fidelity(folder, calib, eval_path):
         floats.append(np.asarray(model.predict(batch, verbose=0, batch_size=50)))
     reference = np.concatenate(floats)
     table = {}
-    for method in METHODS:
-        result = api.convert(model, calib, os.path.join(folder, f"fid_{method}"), name=f"lite0_{method}",
-                             method=method, report=False, compile=False, cache_dir=os.path.join(folder, "cache"))
+    for variant in METHODS + tuple(f"{m}+bias_correction" for m in METHODS[:3]):
+        method, corrected = variant.split("+")[0], variant.endswith("+bias_correction")
+        start = time.perf_counter()
+        result = api.convert(model, calib, os.path.join(folder, f"fid_{variant}"), name=f"lite0_{method}",
+                             method=method, report=False, compile=False, cache_dir=os.path.join(folder, "cache"),
+                             bias_correction=corrected)
+        seconds = time.perf_counter() - start
         interpreter = Interpreter(model_path=result.int8_path, num_threads=os.cpu_count())
         interpreter.allocate_tensors()
         inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
@@ -228,7 +232,7 @@ def worker_fidelity(folder, calib, eval_path):
             # Smoothed: an int8 softmax rounds small probabilities to exactly 0.
             qs = (q + 1e-6) / (q + 1e-6).sum()
             divergence += float(np.sum(p * np.log((p + 1e-12) / qs)))
-        table[method] = {"top1_agreement": round(agree / len(evaluation), 4),
+        table[variant] = {"seconds": round(seconds, 1), "top1_agreement": round(agree / len(evaluation), 4),
                          "mean_kl": round(divergence / len(evaluation), 5),
                          "top1_agreement_float_p_ge_0.5": round(confident_agree / max(confident, 1), 4),
                          "inputs_float_p_ge_0.5": confident}

@@ -15,7 +15,7 @@ import numpy as np
 
 from edgekit.calibration import data as calibration_data
 from edgekit.calibration import ranges as range_methods
-from edgekit.converters import checks, metadata as metadata_mod, quantize, source as model_source
+from edgekit.converters import bias, checks, metadata as metadata_mod, quantize, source as model_source
 from edgekit.errors import EdgekitError
 from edgekit.runtime.pipeline import DEFAULT_RESIZE
 from edgekit.tflite.model import read_model
@@ -29,10 +29,11 @@ ConversionResult = namedtuple("ConversionResult", "int8_path float_path compiled
                                                   "metadata calibration method warnings check compile timings")
 Options = namedtuple("Options", "num_samples method io mean std resize task seed strict labels compile "
                                 "write_float report cache_dir video_every max_detections score_threshold "
-                                "iou_threshold quiet")
+                                "iou_threshold quiet bias_correction bias_samples")
 DEFAULTS = Options(num_samples=300, method=DEFAULT_METHOD, io="uint8", mean=LITE_MEAN, std=LITE_STD, resize=None,
                    task=None, seed=0, strict=False, labels=None, compile=True, write_float=False, report=True,
-                   cache_dir=None, video_every=10, max_detections=25, score_threshold=1e-8, iou_threshold=0.5, quiet=True)
+                   cache_dir=None, video_every=10, max_detections=25, score_threshold=1e-8, iou_threshold=0.5, quiet=True,
+                   bias_correction=False, bias_samples=16)
 
 _STATISTICS = {}   # in-memory statistics cache: key -> ranges.Statistics
 
@@ -193,6 +194,15 @@ def chosen_ranges(calibrated_model, recorded, statistics, method, input_range):
     return chosen
 
 
+def int8_inputs(int8_bytes, pixels, options):
+    """Calibration pixels as the int8 model's input wants them (raw for uint8, shifted for int8)."""
+    from edgekit.runtime.adapters import common
+
+    image = read_model(int8_bytes).input_tensors()[0]
+    scale, zero_point = image.quantization.per_tensor
+    return [common.normalize(p, image.dtype, scale, zero_point, options.mean, options.std)[None] for p in pixels]
+
+
 def _detection_wrap(zoo_model, options):
     from edgekit.converters import postprocess
 
@@ -292,10 +302,16 @@ def convert(model, calib, out_dir, weights=None, name=None, options=DEFAULTS, pr
             output_type = "float32" if task == "detection" else options.io
             int8 = quantize.quantize(quantize.set_ranges(calibrated, edits), options.io, output_type)
             timings["quantize"] = time.perf_counter() - step
+            if options.bias_correction:
+                step = time.perf_counter()
+                int8 = bias.correct(int8, calibrated, batches, int8_inputs(int8, calibration.pixels, options),
+                                    samples=options.bias_samples)
+                timings["bias_correction"] = time.perf_counter() - step
 
             int8_name = f"{name}_int8.tflite"
             float_name = f"{name}_float.tflite"
-            method_text = f"{options.method} ({len(calibration.pixels)} images, seed {options.seed})"
+            method_text = f"{options.method}{' + bias correction' if options.bias_correction else ''} " \
+                          f"({len(calibration.pixels)} images, seed {options.seed})"
             document = metadata_mod.document(task, (width, height), options.mean, options.std, resize, labels,
                                              loaded.source, method_text)
             int8 = metadata_mod.embed(int8, document)
