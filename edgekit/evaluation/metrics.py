@@ -47,10 +47,21 @@ def accuracy(scores, targets, worst=5, confusions=5):
 
 
 def _distributions(scores, floor):
-    """Rows made into probability distributions: clipped at the floor and renormalized. A quantized softmax
-    stores every probability under half a step as exactly 0; taking that 0 at face value would make the
-    KL divergence infinite, and a tiny floor would let those rounding zeros dominate it."""
-    values = np.clip(np.asarray(scores, dtype=np.float64), max(floor, 1e-9), None)
+    """Rows made into probability distributions without zeros, which would make KL infinite.
+
+    A quantized softmax stores every probability under half a step (`floor`) as exactly 0. Those zeros
+    share the mass the row is missing (1 - its sum), each at most the floor: clipping them all to the
+    floor instead would add up to ~2 of mass over 1000 classes, and a tiny epsilon would make rounding
+    zeros dominate the divergence. Float outputs (floor 0) only clip underflow.
+    """
+    values = np.asarray(scores, dtype=np.float64).copy()
+    if floor > 0:
+        zeros = values <= 0
+        count = np.maximum(zeros.sum(axis=1, keepdims=True), 1)
+        missing = np.clip(1.0 - values.sum(axis=1, keepdims=True), 0.0, None)
+        share = np.clip(missing / count, floor * 1e-3, floor)
+        values = np.where(zeros, share, values)
+    values = np.clip(values, 1e-12, None)
     return values / values.sum(axis=1, keepdims=True)
 
 
