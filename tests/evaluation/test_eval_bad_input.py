@@ -118,3 +118,12 @@ def test_bad_weights(tmp_path, coral):
                                                       "--weights", "1,2", "--out", tmp_path / "e.json")
     assert "give numbers" in one_line_error("ensemble", coral(SMALL), coral(MEDIUM), "--weights", "1,x",
                                             "--out", tmp_path / "e.json")
+
+
+def test_a_model_failing_in_the_workers_is_one_line(tmp_path, coral):
+    (tmp_path / "data").mkdir()
+    for name in ("cat.bmp", "parrot.jpg"):
+        os.symlink(coral(name), tmp_path / "data" / name)
+    message = one_line_error("eval", coral("invalid_models/model_invoking_error.tflite"), "--data", tmp_path / "data",
+                             "--task", "classification", "--reference", coral(SMALL), "--workers", "2")
+    assert "fake-op-double" in message
