@@ -153,3 +153,18 @@ def test_accuracy_metric_by_hand():
     assert (found.top1, found.count) == (0.75, 4)
     assert [(c.id, c.count, c.top1) for c in found.per_class] == [(0, 1, 1.0), (1, 2, 0.5), (2, 1, 1.0)]
     assert found.worst[0].id == 1 and found.confusions == [metrics.Confusion(1, 0, 1)]
+
+
+def test_progress_bar_draws_only_when_asked():
+    import io
+
+    from edgekit.evaluation.progress import Progress
+
+    shown, hidden = io.StringIO(), io.StringIO()
+    with Progress(4, "model.tflite", stream=shown, enabled=True) as bar, Progress(4, stream=hidden) as quiet:
+        for _ in range(4):
+            bar.update()
+            quiet.update()
+    assert shown.getvalue().rstrip().endswith("4/4" + shown.getvalue().rstrip().split("4/4")[-1])
+    assert "[" + "#" * 30 + "] 4/4" in shown.getvalue() and shown.getvalue().endswith("\n")
+    assert hidden.getvalue() == ""  # a StringIO is no terminal
