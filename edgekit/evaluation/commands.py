@@ -31,7 +31,7 @@ def eval_cmd(models, data, labels_path, reference, device, workers, threads, tas
     """Accuracy of MODELS on your own data, side by side (e.g. float, int8 and Edge TPU twin).
 
     \b
-    Examples:
+    Example:
       edgekit eval a.tflite a_edgetpu.tflite --data photos/ --labels imagenet_labels.txt
       edgekit eval small.tflite --data photos/ --reference big.tflite --workers 2 --json
       edgekit eval detector.tflite --data coco/instances_val.json --plot eval.png

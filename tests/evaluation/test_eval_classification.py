@@ -165,6 +165,5 @@ def test_progress_bar_draws_only_when_asked():
         for _ in range(4):
             bar.update()
             quiet.update()
-    assert shown.getvalue().rstrip().endswith("4/4" + shown.getvalue().rstrip().split("4/4")[-1])
     assert "[" + "#" * 30 + "] 4/4" in shown.getvalue() and shown.getvalue().endswith("\n")
     assert hidden.getvalue() == ""  # a StringIO is no terminal
