@@ -10,7 +10,6 @@ Every problem a user can fix is an EdgekitError naming the file and what to do.
 """
 
 import json
-import os
 import re
 import xml.etree.ElementTree as ElementTree
 from collections import namedtuple
@@ -319,10 +318,3 @@ def read_mask(path):
     except (OSError, ValueError) as e:
         raise EdgekitError(f"{path}: cannot read the mask image ({e})") from None
 
-
-def display_path(path):
-    """A path as short as it can be shown (relative to the working folder when inside it)."""
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)

@@ -34,11 +34,11 @@ _state = {}
 
 def open_predictor(spec, quiet=False):
     """A Runner for a .tflite file, an Ensemble for an ensemble file; both have run_image(path)."""
-    notice = (lambda message: None) if quiet else None
+    # Workers stay quiet: n copies of "running the CPU twin" would say nothing new; the table's device
+    # column says where the model ran.
+    kwargs = {"notice": lambda message: None} if quiet else {}
     if ensemble_mod.is_ensemble_file(spec.path):
-        kwargs = {"notice": notice} if notice else {}
         return ensemble_mod.open_ensemble(spec.path, spec.device, spec.threads, top_k=1, **kwargs)
-    kwargs = {"notice": notice} if notice else {}
     opened = open_model(spec.path, device=spec.device, num_threads=spec.threads, **kwargs)
     # Threshold 0: mAP needs every detection the model makes, however unsure.
     return Runner(opened, task=spec.task, top_k=1, threshold=0.0, resize=spec.resize)
