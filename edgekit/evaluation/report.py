@@ -8,7 +8,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 # The figures in [0, 1] a task can have, in the order shown.
 FRACTIONS = (("top1", "top-1"), ("top5", "top-5"), ("agreement", "agree"), ("map", "mAP"),
-             ("map50", "mAP@.5"), ("miou", "mIoU"), ("pixel_accuracy", "pixel acc"))
+             ("map50", "mAP@.5"), ("miou", "mIoU"), ("pixel_accuracy", "pixel acc"),
+              ("mask_iou", "mask IoU"))
 COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75))
 
 
@@ -28,10 +29,11 @@ def format_table(document):
     if "reference" in document:
         lines.append(f"reference: {document['reference']['model']}")
     header = f"{'model':<40}{'device':<8}" + "".join(f"{t:>10}" for _, t in columns)
-    lines.append(header + f"{'KL':>8}{'p50 ms':>9}{'img/s':>8}")
+    with_kl = any("mean_kl" in m for m in document["models"])
+    lines.append(header + (f"{'KL':>8}" if with_kl else "") + f"{'p50 ms':>9}{'img/s':>8}")
     for m in document["models"]:
         cells = "".join(f"{100 * m[k]:>9.1f}%" if k in m else f"{'-':>10}" for k, _ in columns)
-        kl = f"{m['mean_kl']:>8.3f}" if "mean_kl" in m else f"{'-':>8}"
+        kl = (f"{m['mean_kl']:>8.3f}" if "mean_kl" in m else f"{'-':>8}") if with_kl else ""
         latency = m["latency"]["p50_ms"] if m.get("latency") else float("nan")
         lines.append(f"{_name(m['model'], 39):<40}{m['device']:<8}{cells}{kl}{latency:>9.2f}"
                      f"{m['images_per_second'] or 0:>8.1f}")
