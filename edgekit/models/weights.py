@@ -22,6 +22,8 @@ class WeightsError(EdgekitError):
     exit_code = 2
 
 
+# Layers of a classifier checkpoint that a feature extractor does not have.
+CLASSIFIER_TOP = ("head_conv", "head_bn", "predictions")
 # Torch module names of the reference port (efficientnet-lite-pytorch) -> Keras layer names used here.
 _TORCH_FIXED = {"_conv_stem": "stem_conv", "_bn0": "stem_bn", "_conv_head": "head_conv", "_bn1": "head_bn",
                 "_fc": "predictions"}
@@ -87,7 +89,8 @@ def torch_state_to_layers(state, block_prefixes):
 
 def block_prefixes(model):
     """Block prefixes in network order: every MBConv block has exactly one depthwise conv."""
-    return [layer.name[: -len("dwconv")] for layer in model.layers if re.fullmatch(r"block\d+[a-z]+_dwconv", layer.name)]
+    return [layer.name[: -len("dwconv")] for layer in model.layers
+            if re.fullmatch(r"block\d+[a-z]+_dwconv", layer.name)]
 
 
 def _snake_case(class_name):
@@ -162,8 +165,10 @@ def assign(model, by_layer, source, head_layers=(), allow_missing=()):
                                f"{_shapes(layer.weights)} but the file has {_shapes(arrays)}; was it saved "
                                "from another variant or input size?")
         plan.append((layer, arrays))
-    unused = set(by_layer) - {layer.name for layer in model.layers}
-    if unused and not unused <= set(allow_missing) | {"head_conv", "head_bn", "predictions"}:
+    # A classifier checkpoint may feed a model without the classifier's top (a detector's backbone, or
+    # include_top=False): those layers are left out; any other surplus means another architecture.
+    unused = set(by_layer) - {layer.name for layer in model.layers} - set(CLASSIFIER_TOP)
+    if unused:
         raise WeightsError(f"{source}: weights for layers the model lacks: {', '.join(sorted(unused)[:3])}")
     for layer, arrays in plan:
         layer.set_weights(arrays)

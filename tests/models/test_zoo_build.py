@@ -110,7 +110,7 @@ def test_compound_scaling():
 
 
 @pytest.mark.slow
-def test_custom_scaling_equals_the_named_variant(zoo_models):
+def test_custom_scaling_equals_the_named_variant():
     lite1_like = models.create("efficientnet-lite", width=1.0, depth=1.1, resolution=240)
     assert lite1_like.input_shape == (1, 240, 240, 3)
     assert lite1_like.count_params() == 5_470_344  # efficientnet-lite1, counted
@@ -143,3 +143,19 @@ def test_detector_input_size_and_classes_can_change():
     assert model.output_shape == [(1, anchors, 4), (1, anchors, 3)] and model.edgekit_num_classes == 3
     prior = model.get_layer("class_net_predict").bias.numpy()
     assert np.allclose(1 / (1 + np.exp(-prior)), 0.01), "class bias starts every anchor at probability 0.01"
+
+
+@pytest.mark.slow
+def test_a_training_build_takes_any_batch():
+    model = models.create("efficientnet-lite0", num_classes=5, batch_size=None, classifier_activation=None)
+    assert model.input_shape == (None, 224, 224, 3)
+    logits = model(np.zeros((2, 224, 224, 3), np.float32), training=True)
+    assert tuple(logits.shape) == (2, 5)
+
+
+@pytest.mark.slow
+def test_models_count_builds_and_counts():
+    from edgekit.models.commands import _count_parameters
+
+    total, trainable = _count_parameters("efficientnet-lite0")
+    assert total == 4_694_024 and trainable < total  # BatchNorm moving statistics are not trainable
