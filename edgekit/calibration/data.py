@@ -34,21 +34,6 @@ def prepare(picture, spec):
     return np.asarray(images.resize(picture, spec.size, spec.resize), dtype=np.uint8)
 
 
-def _video_frame(item):
-    import cv2
-    from PIL import Image
-
-    capture = cv2.VideoCapture(item.path)
-    try:
-        capture.set(cv2.CAP_PROP_POS_FRAMES, item.frame)
-        ok, frame = capture.read()
-    finally:
-        capture.release()
-    if not ok:
-        raise EdgekitError(f"{item.path}: frame {item.frame} cannot be decoded")
-    return images.convert(Image.fromarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)), "RGB")
-
-
 def _video_frames(path, wanted):
     """Decode a video once, front to back, keeping the wanted frame indices (seeking is slow and inexact)."""
     import cv2

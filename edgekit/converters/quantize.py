@@ -79,7 +79,6 @@ def recorded_ranges(model):
 def set_ranges(calibrated, ranges):
     """Calibrated model bytes with the given {tensor index: (low, high)} written into the main subgraph."""
     from ai_edge_litert import schema_py_generated as schema_fb
-    import flatbuffers
 
     model = schema_fb.ModelT.InitFromPackedBuf(bytes(calibrated), 0)
     tensors = model.subgraphs[0].tensors

@@ -76,6 +76,7 @@ def test_convert_prints_where_files_went(files, tmp_path):
     assert f"int8 model     {tmp_path / 'tiny_int8.tflite'}" in result.stdout
     assert f"float model    {tmp_path / 'tiny_float.tflite'}" in result.stdout
     assert "fewer than 100" in result.stderr and result.stderr.startswith("edgekit: warning: ")
+    assert "calibration    mse + bias correction, 6 images" in result.stdout
     assert sorted(os.listdir(tmp_path)) == ["tiny_float.tflite", "tiny_int8.tflite", "tiny_report.html",
                                             "tiny_report.json"]
 

@@ -83,7 +83,7 @@ def converted(photos, labels_file, tmp_path_factory):
     model = imprint(small_classifier(), photo_paths(photos))
     out = tmp_path_factory.mktemp("out")
     result = convert(model, str(photos), out, name="small", labels=str(labels_file), write_float=True,
-                     compile=False)
+                     compile=False, method="minmax", bias_correction=False)
     return model, result
 
 
@@ -268,10 +268,11 @@ def test_second_method_reuses_calibration_and_statistics(converted, photos, tmp_
     from edgekit.converters.api import convert
 
     model, first = converted
+    convert(model, str(photos), tmp_path, name="first", method="percentile", compile=False, report=False)
     result = convert(model, str(photos), tmp_path, name="again", method="kl", compile=False, cache_dir=tmp_path / "c")
     assert result.timings["calibrate"] < 0.05 and result.timings["statistics"] < 0.05
     assert json.loads(open(result.report_json).read())["statistics_cached"] is True
-    assert read_edgekit_metadata(read_model(result.int8_path))["calibration"].startswith("kl (11 images")
+    assert read_edgekit_metadata(read_model(result.int8_path))["calibration"].startswith("kl + bias correction (11")
     cached = sorted(os.listdir(tmp_path / "c"))
     assert [f.split("-")[0] for f in cached] == ["calibrated", "stats"]
 
@@ -351,7 +352,8 @@ def test_bias_correction_moves_int8_towards_float(converted, photos, tmp_path):
     from edgekit.converters.api import convert
 
     model, plain = converted
-    fixed = convert(model, str(photos), tmp_path, name="bc", compile=False, report=False, bias_correction=True)
+    fixed = convert(model, str(photos), tmp_path, name="bc", compile=False, report=False, method="minmax",
+                    bias_correction=True)
     assert fixed.timings["bias_correction"] > 0 and "bias correction" in fixed.metadata["calibration"]
     biases = [{t.name: t.numpy().tolist() for t in read_model(path).main.tensors if t.type == "INT32" and
                t.is_constant and len(t.shape) == 1} for path in (plain.int8_path, fixed.int8_path)]
