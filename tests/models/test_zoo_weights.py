@@ -164,6 +164,8 @@ def test_a_new_head_keeps_the_backbone_weights(imagenet_model):
 
 
 @pytest.mark.slow
+# Keras' own saving trips numpy 2's __array__(copy=...) deprecation once per variable; not ours to fix.
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 def test_keras_weight_files_load_and_mismatches_name_the_layer(imagenet_model, tmp_path):
     reference = imagenet_model("efficientnet-lite0")
     weights_h5, keras_file = tmp_path / "lite0.weights.h5", tmp_path / "lite0.keras"
