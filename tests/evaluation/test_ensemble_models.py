@@ -20,6 +20,7 @@ from edgekit.runtime.pipeline import Runner
 from edgekit.tflite.model import read_model
 
 SMALL = "mobilenet_v1_0.25_128_quant.tflite"
+SYSTEM_PATH = os.environ.get("PATH", "")
 MEDIUM = "mobilenet_v1_0.5_160_quant.tflite"
 
 
@@ -137,3 +138,20 @@ def test_compiled_members_fall_back_to_their_cpu_models(tmp_path, coral):
     result = opened.run_image(coral("cat.bmp"))
     expected = (member_scores(coral(SMALL), coral("cat.bmp")) + member_scores(coral(MEDIUM), coral("cat.bmp"))) / 2
     np.testing.assert_allclose(result["_scores"], expected, atol=1e-6)
+
+
+def test_members_are_co_compiled_in_one_compiler_call(tmp_path, coral, monkeypatch):
+    # tests/compiler/standin/edgetpu_compiler: accepts the real flags, copies each model to <name>_edgetpu.
+    standin = os.path.join(os.path.dirname(__file__), os.pardir, "compiler", "standin", "edgetpu_compiler")
+    monkeypatch.setenv("EDGETPU_COMPILER", os.path.abspath(standin))
+    monkeypatch.setenv("PATH", SYSTEM_PATH)  # the stand-in is a python3 script
+    monkeypatch.setenv("EDGETPU_STANDIN_ARGV", str(tmp_path / "argv.json"))
+    out = tmp_path / "ens" / "ensemble.json"
+    document = ensemble.write_ensemble([coral(SMALL), coral(MEDIUM)], out)
+    argv = json.loads((tmp_path / "argv.json").read_text())
+    assert str(coral(SMALL)) in argv and str(coral(MEDIUM)) in argv  # one call, both models
+    assert document["compile"].startswith("co-compiled")
+    assert [m["path"] for m in document["members"]] == [n.replace(".tflite", "_edgetpu.tflite") for n in (SMALL, MEDIUM)]
+    spec = ensemble.read_ensemble(out)
+    assert [m.cpu_path for m in spec.members] == [str(coral(SMALL)), str(coral(MEDIUM))]
+    assert all(os.path.isfile(m.path) for m in spec.members)
