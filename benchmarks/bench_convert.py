@@ -189,8 +189,11 @@ def worker_edgekit(folder, calib, methods, cache):
     timings = {}
     for method in methods:
         start = time.perf_counter()
+        # "default": what `edgekit convert` does with no options (mse + bias correction), report included.
+        settings = dict(method=api.DEFAULT_METHOD, report=True) if method == "default" else \
+            dict(method=method, report=False, bias_correction=False)
         result = api.convert(model, calib, os.path.join(folder, f"out_{method}"), name=f"lite0_{method}",
-                             method=method, report=False, compile=False, cache_dir=cache, num_samples=300)
+                             compile=False, cache_dir=cache, num_samples=300, **settings)
         timings[method] = {"seconds": time.perf_counter() - start, "phases": result.timings}
     return {"runs": timings, "peak_mib": peak_mib()}
 
@@ -282,11 +285,15 @@ def main(argv=None):
         if not args.skip_speed:
             bare = run_worker("bare", folder, pixels_path)
             ours = run_worker("edgekit", folder, calib, ",".join(METHODS), os.path.join(folder, "speed_cache"))
+            default = run_worker("edgekit", folder, calib, "default", os.path.join(folder, "default_cache"))
             report["bare_converter"] = bare
             report["edgekit"] = ours
+            report["edgekit_default_options"] = default
             if "runs" in ours and "seconds" in bare:
                 minmax = ours["runs"]["minmax"]["seconds"]
                 report["ratios"] = {"minmax_vs_bare": round(minmax / bare["seconds"], 3),
+                                    "default_vs_bare": round(default["runs"]["default"]["seconds"] / bare["seconds"], 3)
+                                    if "runs" in default else None,
                                     **{f"{m}_vs_minmax": round(ours["runs"][m]["seconds"] / minmax, 3)
                                        for m in METHODS[1:]}}
                 report["targets"] = {"minmax <= 1.2x bare": report["ratios"]["minmax_vs_bare"] <= 1.2,
