@@ -5,6 +5,7 @@ parameters exactly, which imports TensorFlow and takes about a minute.
 """
 
 import importlib.util
+import os
 
 import click
 
@@ -21,6 +22,8 @@ def _package_installed(source):
 
 
 def _count_parameters(name):
+    # TensorFlow's C++ start-up chatter would interleave with the table.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import numpy as np
 
