@@ -155,3 +155,24 @@ def test_members_are_co_compiled_in_one_compiler_call(tmp_path, coral, monkeypat
     spec = ensemble.read_ensemble(out)
     assert [m.cpu_path for m in spec.members] == [str(coral(SMALL)), str(coral(MEDIUM))]
     assert all(os.path.isfile(m.path) for m in spec.members)
+
+
+def test_eval_and_ensembles_never_import_tensorflow(tmp_path, coral):
+    import subprocess
+    import sys
+
+    (tmp_path / "data").mkdir()
+    for name in ("cat.bmp", "parrot.jpg"):  # two images, so two workers really start
+        os.symlink(coral(name), tmp_path / "data" / name)
+    script = (
+        "import sys\n"
+        "from edgekit.evaluation import evaluate\n"
+        "from edgekit.runtime import ensemble\n"
+        f"ensemble.write_ensemble([{str(coral(SMALL))!r}, {str(coral(MEDIUM))!r}], {str(tmp_path / 'e.json')!r})\n"
+        f"evaluate.evaluate([{str(tmp_path / 'e.json')!r}], {str(tmp_path / 'data')!r}, "
+        f"reference={str(coral(SMALL))!r}, device='cpu', workers=2, progress=False)\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+                          env=dict(os.environ, PATH=SYSTEM_PATH))
+    assert done.returncode == 0, done.stderr
