@@ -69,6 +69,11 @@ def test_variant_builds_to_spec(zoo_models, name):
         anchors = ANCHORS[name]
         assert model.output_shape == [(1, anchors, 4), (1, anchors, 90)]
         assert model.edgekit_anchors.shape == (anchors, 4) and model.edgekit_num_classes == 90
+        # The Edge TPU maps nearest-neighbour upscales by whole-number factors only (odd sizes are cropped).
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.Resizing):
+                (h, w), (out_h, out_w) = layer.input.shape[1:3], layer.output.shape[1:3]
+                assert out_h % h == 0 and out_w % w == 0, f"{layer.name}: {h}x{w} -> {out_h}x{out_w}"
         published = entry.published_params
         assert abs(trainable_count(model) - published) <= 0.05 * published
         assert abs(model.count_params() - published) <= 0.05 * published

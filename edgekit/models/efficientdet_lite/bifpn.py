@@ -4,7 +4,7 @@ Lite fuses by plain sum (no learned fusion weights, which quantize badly) and us
 resample every input to the node's size and channels, sum, ReLU6, 3x3 separable conv (with bias), BN.
 Resampling as in google/automl: a 1x1 conv + BN only when the channel count differs (so in the first cell
 each use of a backbone feature gets its own projection), then a 3x3 stride-2 max pool to go down a level
-or a nearest-neighbour resize to go up.
+or a whole-number nearest-neighbour upscale (cropped to odd sizes) to go up.
 """
 
 from keras import layers
@@ -35,10 +35,16 @@ def resample(x, filters, target_size, name):
     if height > target_size[0]:
         stride = (height - 1) // target_size[0] + 1
         return layers.MaxPooling2D(stride + 1, stride, padding="same", name=f"{name}_pool")(x)
-    # Up a level: a nearest-neighbour resize to the exact size (RESIZE_NEAREST_NEIGHBOR, which the Edge TPU
-    # maps; Keras' UpSampling2D would become TILE + RESHAPE). Odd maps such as P7 3x3 -> P6 5x5 at 320
-    # pixels need the exact size anyway.
-    return layers.Resizing(*target_size, interpolation="nearest", name=f"{name}_upsample")(x)
+    # Up a level: a whole-number nearest-neighbour upscale, then a crop when the target is odd (P7 3x3 -> 6x6
+    # -> P6 5x5 at 320 pixels). The Edge TPU maps RESIZE_NEAREST_NEIGHBOR only for whole-number factors, and
+    # the crop keeps google/automl's sampling (legacy nearest: source row floor(i * in / out)).
+    # UpSampling2D is avoided: Keras lowers it to TILE + RESHAPE.
+    factor_h, factor_w = -(-target_size[0] // height), -(-target_size[1] // width)
+    x = layers.Resizing(height * factor_h, width * factor_w, interpolation="nearest", name=f"{name}_upsample")(x)
+    extra_h, extra_w = height * factor_h - target_size[0], width * factor_w - target_size[1]
+    if extra_h or extra_w:
+        x = layers.Cropping2D(((0, extra_h), (0, extra_w)), name=f"{name}_crop")(x)
+    return x
 
 
 def extra_levels(p5, filters):
