@@ -98,6 +98,16 @@ def _labels_list(path):
     return [found.get(i, "") for i in range(max(found) + 1)]
 
 
+def _zoo_imagenet_labels():
+    """The zoo's 1000 ImageNet class names for ImageNet-weight classifiers, so `edgekit run` shows names."""
+    try:
+        from edgekit import models
+
+        return list(models.imagenet_labels())
+    except (ImportError, AttributeError):
+        return None
+
+
 def protected_tensors(model):
     """Tensors whose calibrated min/max stays as recorded, whatever the method: graph outputs, logits
     before SOFTMAX / LOGISTIC (their extremes are the answer), inputs of custom ops (detection heads), and
@@ -249,6 +259,8 @@ def convert(model, calib, out_dir, weights=None, name=None, options=DEFAULTS, pr
     if task not in TASKS:
         raise EdgekitError(f"unknown task '{task}': use {', '.join(TASKS)}")
     resize = options.resize or DEFAULT_RESIZE[task]
+    if labels is None and loaded.zoo and task == "classification" and str(weights).lower() == "imagenet":
+        labels = _zoo_imagenet_labels()
     timings["load_model"] = time.perf_counter() - start
 
     step = time.perf_counter()

@@ -320,12 +320,13 @@ def lite0(photos, tmp_path_factory):
     from edgekit.errors import EdgekitError
 
     try:
-        model = source.load_keras("efficientnet-lite0", weights="imagenet").model
+        source.load_keras("efficientnet-lite0", weights="imagenet")
     except EdgekitError as e:
         pytest.skip(f"the zoo cannot build efficientnet-lite0 with ImageNet weights yet: {e}")
     out = tmp_path_factory.mktemp("lite0")
-    # No labels: Coral's imagenet_labels.txt has 1001 lines (background first), the checkpoint 1000 classes.
-    return api.convert(model, str(photos), out, name="efficientnet-lite0", compile=False)
+    # By name, as a user would: the zoo's ImageNet labels get embedded (Coral's imagenet_labels.txt has 1001
+    # lines, background first, against the checkpoint's 1000 classes).
+    return api.convert("efficientnet-lite0", str(photos), out, weights="imagenet", compile=False)
 
 
 @pytest.mark.slow
@@ -342,6 +343,9 @@ def test_lite0_round_trip_on_real_photos(lite0, photos):
     document = run_images(lite0.int8_path, paths, device="cpu", top_k=3)
     for path, result in zip(paths, document["results"]):
         assert expected[os.path.basename(path)] in [c["id"] for c in result["classes"]], result
+    labels = read_edgekit_metadata(model).get("labels")
+    if labels:
+        assert len(labels) == 1000 and "macaw" in labels[88].lower()
 
 
 def test_bias_correction_moves_int8_towards_float(converted, photos, tmp_path):
