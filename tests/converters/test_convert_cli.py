@@ -177,3 +177,21 @@ def test_compiler_failure_is_a_warning(files, tmp_path, monkeypatch):
     assert result.exit_code == 0
     assert "edgekit: warning: edgetpu_compiler failed" in result.stderr
     assert (tmp_path / "tiny_int8.tflite").exists() and not (tmp_path / "tiny_int8_edgetpu.tflite").exists()
+
+
+def test_savedmodel_folder(files, tmp_path):
+    """A SavedModel folder (serving_default taking one fixed-size image) converts like a Keras file."""
+    import tensorflow as tf
+
+    model = tiny_model()
+    folder = tmp_path / "saved"
+    spec = tf.TensorSpec([1, SIZE, SIZE, 3], tf.float32, name="image")
+    module = tf.Module()
+    module.model = model
+    module.serve = tf.function(lambda image: {"probabilities": model(image)}, input_signature=[spec])
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
+    result = edgekit("convert", folder, "--calib", files / "pictures", "--out", tmp_path / "out", "--no-compile",
+                     "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["int8_path"].endswith("saved_int8.tflite") and document["check"]["cpu"] == 0
