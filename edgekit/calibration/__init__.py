@@ -1,1 +1,7 @@
-"""Representative data and range methods for calibration (may import TensorFlow)."""
+"""Representative data and activation ranges for calibration (may import TensorFlow's runtime, never at import).
+
+  sources   folder (recursive), glob, list file, video (every k-th frame), COCO / YOLO / VOC folders;
+            seeded sampling balanced over subfolders
+  data      decoding and preprocessing through the runtime's own functions; skipped files; progress bar
+  ranges    per-tensor histograms (cached) and the minmax / percentile / mse / kl range methods
+"""
