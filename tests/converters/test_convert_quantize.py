@@ -173,6 +173,13 @@ def test_report_written(converted):
     assert len(errors) >= 4 and all(r["snr_db"] is None or r["snr_db"] > 5 for r in errors.values())
     html = open(result.report_html).read()
     assert "<svg" in html and "Where accuracy goes" in html
+    import re
+    import xml.etree.ElementTree as ElementTree
+
+    plots = re.findall(r"<svg.*?</svg>", html, re.S)
+    assert len(plots) == 2
+    for plot in plots:
+        ElementTree.fromstring(plot)        # well-formed, so browsers draw it
 
 
 def test_no_partial_files_left(converted):
