@@ -216,7 +216,7 @@ def worker_fidelity(folder, calib, eval_path):
         start = time.perf_counter()
         result = api.convert(model, calib, os.path.join(folder, f"fid_{variant}"), name=f"lite0_{method}",
                              method=method, report=False, compile=False, cache_dir=os.path.join(folder, "cache"),
-                             bias_correction=corrected)
+                             bias_correction=corrected, bias_samples=32)
         seconds = time.perf_counter() - start
         interpreter = Interpreter(model_path=result.int8_path, num_threads=os.cpu_count())
         interpreter.allocate_tensors()
