@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.runtime import annotate, edgetpu, images, labels
+from edgekit.runtime import annotate, edgetpu, ensemble, images, labels
 from edgekit.runtime.backends import select_backend
 from edgekit.runtime.interpreter import invoke, open_model
 from edgekit.runtime.pipeline import Runner, public
@@ -58,6 +58,9 @@ def _save_path(save_to, image_path, count):
 def run_images(model, image_paths, device="auto", labels_path=None, top_k=5, threshold=None, task=None,
                resize=None, threads=None, save_to=None):
     """Run every image through the model; the document `edgekit run --json` prints."""
+    if ensemble.is_ensemble_file(model):
+        return ensemble.run_images(model, image_paths, device, labels_path, top_k, threshold, task, resize,
+                                   threads, save_to)
     opened = open_model(model, device=device, num_threads=threads)
     runner = Runner(opened, task=task, top_k=top_k, resize=resize)
     runner.threshold = DEFAULT_THRESHOLD[runner.task] if threshold is None else threshold
@@ -123,6 +126,8 @@ def _write_bench_picture(folder):
 
 
 def bench_model(model, device="auto", iterations=100, warmup=10, threads=None, image=None):
+    if ensemble.is_ensemble_file(model):
+        return ensemble.bench_model(model, device, iterations, warmup, threads, image)
     if iterations < 1 or warmup < 0:
         raise EdgekitError("bench needs -n of at least 1 and --warmup of 0 or more")
     opened = open_model(model, device=device, num_threads=threads)

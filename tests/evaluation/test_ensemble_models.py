@@ -89,11 +89,15 @@ def test_run_bench_and_eval_take_the_ensemble_like_a_model(tmp_path, coral):
                      "--out", out)
     assert result.exit_code == 0, result.stderr
     assert "MiB against the" in result.stdout
-    document = ensemble.run_images(str(out), [str(coral("cat.bmp"))], device="cpu", top_k=3)
+    run = edgekit("run", out, coral("cat.bmp"), "--device", "cpu", "--top-k", "3", "--json")
+    assert run.exit_code == 0, run.stderr
+    document = json.loads(run.stdout)
     assert document["results"][0]["classes"][0]["id"] == 286
     assert "Egyptian cat" in format_run(document)
-    bench = ensemble.bench_model(str(out), device="cpu", iterations=3, warmup=1)
-    assert bench["invoke"]["n"] == 3 and "pipeline" in format_bench(bench)
+    bench = edgekit("bench", out, "--device", "cpu", "-n", "3", "--warmup", "1", "--json")
+    assert bench.exit_code == 0, bench.stderr
+    document = json.loads(bench.stdout)
+    assert document["invoke"]["n"] == 3 and "pipeline" in format_bench(document)
     folder = tmp_path / "photos" / "Egyptian cat"
     folder.mkdir(parents=True)
     os.symlink(coral("cat.bmp"), folder / "cat.bmp")

@@ -95,7 +95,7 @@ def camera(model, source, device, labels_path, threshold, top_k, display, record
     reconnect when they drop, and Ctrl-C or SIGTERM ends cleanly with the recording finalised.
 
     \b
-    Examples:
+    Example:
       edgekit camera mobilenet_v2_1.0_224_quant_edgetpu.tflite --labels imagenet_labels.txt
       edgekit camera ssd_mobilenet_v2_coco_quant_postprocess_edgetpu.tflite --labels coco_labels.txt \\
           --source rtsp://camera.local/stream --serve 0.0.0.0:8080 --record out.mp4
