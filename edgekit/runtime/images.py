@@ -10,9 +10,11 @@ Conversions, so results never depend on how a file happens to be stored:
 Every failure a user can fix is an `EdgekitError` naming the file.
 """
 
+import functools
 import os
 import re
 import struct
+import threading
 import warnings
 
 import numpy as np
@@ -135,25 +137,63 @@ def tflite_bilinear(pixels, size):
     index i: (i + 0.5) * in / out - 0.5; its low neighbour is clamped at 0 and its high neighbour at
     the last index, and the weights come from the distance to the clamped low one, as TFLite does.
     """
-    pixels = np.asarray(pixels)
+    return _bilinear_in_workspace(np.asarray(pixels), size).copy()
+
+
+def _bilinear_in_workspace(pixels, size):
+    """tflite_bilinear into this thread's scratch arrays; the result is valid until the next call.
+
+    Why scratch arrays: a 640x480 -> 224x224 resize needs megabyte-sized temporaries, and glibc hands
+    blocks that size back to the kernel on free, so fresh ones page-fault on every image: that tripled
+    the resize time (5-6 ms against 1.6 ms with reused arrays, mobilenet_v2 on cat.bmp).
+    """
     width, height = size
-    low_y, high_y, dy = _sample_points(height, pixels.shape[0])
-    low_x, high_x, dx = _sample_points(width, pixels.shape[1])
-    extra = (None,) * (pixels.ndim - 2)  # broadcast weights over channels
-    dy = dy[(slice(None), None) + extra]
-    dx = dx[(None, slice(None)) + extra]
-    # Separable: blend the needed rows first, then columns of that smaller array. Same weights as the
-    # four-corner formula, about 4x faster (this runs on every camera frame).
-    top = pixels[low_y].astype(np.float32)
-    rows = top + (pixels[high_y].astype(np.float32) - top) * dy
-    left = rows[:, low_x]
-    return left + (rows[:, high_x] - left) * dx
+    in_height, in_width = pixels.shape[:2]
+    channels = pixels.shape[2:]
+    rows_y = _sample_points(height, in_height)
+    columns_x = _sample_points(width, in_width)
+    # Separable, same weights as the four-corner formula: blend along the axis that shrinks the
+    # intermediate array most first.
+    if height * in_width <= in_height * width:
+        first = _blend(pixels, 0, rows_y, "first", (height, in_width) + channels)
+        return _blend(first, 1, columns_x, "second", (height, width) + channels)
+    first = _blend(pixels, 1, columns_x, "first", (in_height, width) + channels)
+    return _blend(first, 0, rows_y, "second", (height, width) + channels)
 
 
+_workspace = threading.local()
+
+
+def _scratch(name, shape, dtype):
+    arrays = _workspace.__dict__.setdefault("arrays", {})
+    key = (name, shape, np.dtype(dtype))
+    if key not in arrays:
+        if len(arrays) > 16:  # many sizes in turn (e.g. letterboxing photos of every shape): start over
+            arrays.clear()
+        arrays[key] = np.empty(shape, dtype)
+    return arrays[key]
+
+
+def _blend(pixels, axis, points, name, shape):
+    """low + (high - low) * weight along `axis`, gathered and computed in reused float32 arrays."""
+    low, high, weight = points
+    weight = weight.reshape((-1,) + (1,) * (pixels.ndim - 1 - axis))
+    low_values = _scratch(name + "-low", shape, pixels.dtype)
+    high_values = _scratch(name + "-high", shape, pixels.dtype)
+    np.take(pixels, low, axis=axis, out=low_values)
+    np.take(pixels, high, axis=axis, out=high_values)
+    result = _scratch(name, shape, np.float32)
+    np.subtract(high_values, low_values, out=result, dtype=np.float32)
+    np.multiply(result, weight, out=result)
+    np.add(result, low_values, out=result, dtype=np.float32)
+    return result
+
+
+@functools.lru_cache(maxsize=64)
 def _sample_points(out_len, in_len):
     position = (np.arange(out_len, dtype=np.float32) + 0.5) * np.float32(in_len / out_len) - 0.5
-    low = np.maximum(np.floor(position), 0).astype(np.int64)
-    high = np.minimum(np.ceil(position), in_len - 1).astype(np.int64)
+    low = np.maximum(np.floor(position), 0).astype(np.intp)
+    high = np.minimum(np.ceil(position), in_len - 1).astype(np.intp)
     return low, high, (position - low).astype(np.float32)
 
 
@@ -163,8 +203,10 @@ def resize(image, size, method="tflite-bilinear"):
     if method == "tflite-bilinear":
         if image.size == size:
             return image.copy()
-        values = tflite_bilinear(np.asarray(image), size)
-        return Image.fromarray(np.clip(np.round(values), 0, 255).astype(np.uint8), image.mode)
+        values = _bilinear_in_workspace(np.asarray(image), size)
+        # A blend of values in 0..255 stays in 0..255, so rounding needs no clip.
+        np.rint(values, out=values)
+        return Image.fromarray(values.astype(np.uint8), image.mode)
     if method not in _PIL_METHODS:
         raise ValueError(f"unknown resize method {method!r}: use one of {', '.join(RESIZE_METHODS)}")
     return image.resize(size, _PIL_METHODS[method])
