@@ -15,11 +15,15 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	$(PIP) install -e .
 	touch $@
 
-$(VENV)/.dev: pyproject.toml | $(BIN)/python
-	$(PIP) install -e ".[dev]"
+$(VENV)/.demo: pyproject.toml | $(BIN)/python
+	$(PIP) install -e ".[demo]"
 	touch $@ $(VENV)/.runtime
 
-demo: $(VENV)/.runtime
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(PIP) install -e ".[dev]"
+	touch $@ $(VENV)/.demo $(VENV)/.runtime
+
+demo: $(VENV)/.demo
 	$(BIN)/edgekit demo --out $(DEMO_OUT)
 
 test: $(VENV)/.dev
