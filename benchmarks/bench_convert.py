@@ -30,6 +30,8 @@ TESTDATA = Path(os.environ.get("EDGEKIT_TESTDATA", ROOT.parent / "shared" / "tes
 MODEL = "efficientnet-lite0"
 SIZE = 224
 METHODS = ("minmax", "percentile", "mse", "kl")
+# Float top-1 minus top-2 probability above which an input counts as one the float model decides clearly.
+CLEAR_MARGIN = 0.02
 
 
 def photos():
@@ -223,6 +225,7 @@ def worker_fidelity(folder, calib, eval_path):
         inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
         scale, zero_point = out["quantization"]
         agree, divergence, confident, confident_agree = 0, 0.0, 0, 0
+        ties, clear, clear_agree = 0, 0, 0
         for k, pixels in enumerate(evaluation):
             interpreter.set_tensor(inp["index"], pixels[None])
             interpreter.invoke()
@@ -232,13 +235,22 @@ def worker_fidelity(folder, calib, eval_path):
             agree += same
             if p.max() >= 0.5:
                 confident, confident_agree = confident + 1, confident_agree + same
+            # Where the disagreements come from: an int8 softmax output has steps of 1/256, so two classes
+            # can tie exactly (argmax then picks by index); and inputs the float model itself barely decides.
+            top_q, top_p = np.sort(q)[-2:], np.sort(p)[-2:]
+            ties += int(top_q[1] == top_q[0] and not same)
+            if top_p[1] - top_p[0] >= CLEAR_MARGIN:
+                clear, clear_agree = clear + 1, clear_agree + same
             # Smoothed: an int8 softmax rounds small probabilities to exactly 0.
             qs = (q + 1e-6) / (q + 1e-6).sum()
             divergence += float(np.sum(p * np.log((p + 1e-12) / qs)))
         table[variant] = {"seconds": round(seconds, 1), "top1_agreement": round(agree / len(evaluation), 4),
                          "mean_kl": round(divergence / len(evaluation), 5),
                          "top1_agreement_float_p_ge_0.5": round(confident_agree / max(confident, 1), 4),
-                         "inputs_float_p_ge_0.5": confident}
+                         "inputs_float_p_ge_0.5": confident,
+                         "disagreements_that_are_int8_ties": ties,
+                         f"top1_agreement_float_margin_ge_{CLEAR_MARGIN}": round(clear_agree / max(clear, 1), 4),
+                         f"inputs_float_margin_ge_{CLEAR_MARGIN}": clear}
     return {"fidelity": table, "inputs": int(len(evaluation)), "peak_mib": peak_mib()}
 
 
