@@ -384,3 +384,28 @@ def test_bias_correction_moves_int8_towards_float(converted, photos, tmp_path):
             total += float(np.abs(q - model.predict(model_input, verbose=0)[0]).sum())
         errors.append(total)
     assert errors[1] <= errors[0] * 1.05, errors
+
+
+def test_eval_float_and_int8_side_by_side(converted, photos, tmp_path):
+    """The float baseline (--float) and the int8 model in one `edgekit eval`: labels from the metadata, class
+    folders named by label, top-1 per model equal to `edgekit run`'s answers, agreement against the float."""
+    from edgekit.evaluation import evaluate
+    from edgekit.runtime.commands import run_images
+
+    model, result = converted
+    data = tmp_path / "data"
+    paths = photo_paths(photos)
+    truth = {}
+    for path in paths:
+        label = f"thing{int(np.argmax(_float_scores(model, path)))}"   # the float model's own answer
+        os.makedirs(data / label, exist_ok=True)
+        os.symlink(path, data / label / os.path.basename(path))
+        truth[os.path.basename(path)] = label
+    document = evaluate.evaluate([result.float_path, result.int8_path], data, reference=result.float_path,
+                                 device="cpu", progress=False)
+    float_row, int8_row = document["models"]
+    assert float_row["top1"] == 1.0 and float_row["agreement"] == 1.0
+    int8_answers = run_images(result.int8_path, paths, device="cpu", top_k=1)["results"]
+    right = sum(found["classes"][0]["label"] == truth[os.path.basename(found["image"])] for found in int8_answers)
+    assert int8_row["top1"] == pytest.approx(right / len(paths)) and int8_row["agreement"] == int8_row["top1"]
+    assert int8_row["top1"] >= 0.75
