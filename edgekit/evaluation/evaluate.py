@@ -111,7 +111,14 @@ def _classification(path, run, folder, labels, reference, labels_path):
     scores = np.stack([r[0] for r in run.records])
     if not folder.unlabelled:
         if labels:
-            matched = datasets.match_classes(folder, labels, labels_path or f"the labels of {path}")
+            try:
+                matched = datasets.match_classes(folder, labels, labels_path or f"the labels of {path}")
+            except EdgekitError as error:
+                if reference_scores is None:
+                    raise
+                # Subfolders that are not classes (dates, cameras) are a common layout for agreement runs.
+                raise EdgekitError(f"{error}; to measure only agreement with --reference, put the images "
+                                   f"directly in {folder.root} (no subfolders)") from None
             targets = [s.target for s in matched.samples]
             found = metrics.accuracy(scores, targets)
             name = lambda class_id: labels_mod.label_name(labels, class_id)  # noqa: E731

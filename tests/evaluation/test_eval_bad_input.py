@@ -49,6 +49,15 @@ def test_class_folders_matching_no_label_are_named(tmp_path, coral):
     assert "2 of 3 class folders match no label" in message and "'birbs', 'kitties'" in message
 
 
+def test_unmatched_folders_with_a_reference_say_how_to_measure_agreement_only(tmp_path, coral):
+    (tmp_path / "data" / "2026-11-01").mkdir(parents=True)
+    os.symlink(coral("cat.bmp"), tmp_path / "data" / "2026-11-01" / "cat.bmp")
+    message = one_line_error("eval", coral(SMALL), "--data", tmp_path / "data", "--labels",
+                             coral("imagenet_labels.txt"), "--reference", coral(SMALL))
+    assert "1 of 1 class folders match no label" in message and "'2026-11-01'" in message
+    assert message.endswith(f"put the images directly in {tmp_path / 'data'} (no subfolders)")
+
+
 def test_class_folders_without_labels_or_reference(tmp_path, coral):
     (tmp_path / "data" / "cat").mkdir(parents=True)
     os.symlink(coral("cat.bmp"), tmp_path / "data" / "cat" / "cat.bmp")
