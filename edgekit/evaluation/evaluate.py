@@ -68,6 +68,11 @@ def evaluate(models, data, labels_path=None, reference=None, device="auto", work
         samples = folder.samples
         document = {"task": task, "data": str(data), "images": len(samples),
                     "classes": None if folder.unlabelled else len(folder.classes)}
+        if not folder.unlabelled:
+            # Folder names checked against every model's labels before any model runs.
+            for m in models:
+                if labels[m]:
+                    _matched_classes(folder, labels[m], m, labels_path, bool(reference))
         reference_scores = reference_floor = None
         if reference:
             if describe(reference)[0] != "classification":
@@ -105,20 +110,24 @@ def _run_document(path, run):
             "latency": latency_stats(latencies) if latencies else None}
 
 
+def _matched_classes(folder, labels, path, labels_path, with_reference):
+    try:
+        return datasets.match_classes(folder, labels, labels_path or f"the labels of {path}")
+    except EdgekitError as error:
+        if not with_reference:
+            raise
+        # Subfolders that are not classes (dates, cameras) are a common layout for agreement runs.
+        raise EdgekitError(f"{error}; to measure only agreement with --reference, put the images "
+                           f"directly in {folder.root} (no subfolders)") from None
+
+
 def _classification(path, run, folder, labels, reference, labels_path):
     reference_scores, reference_floor = reference
     document = _run_document(path, run)
     scores = np.stack([r[0] for r in run.records])
     if not folder.unlabelled:
         if labels:
-            try:
-                matched = datasets.match_classes(folder, labels, labels_path or f"the labels of {path}")
-            except EdgekitError as error:
-                if reference_scores is None:
-                    raise
-                # Subfolders that are not classes (dates, cameras) are a common layout for agreement runs.
-                raise EdgekitError(f"{error}; to measure only agreement with --reference, put the images "
-                                   f"directly in {folder.root} (no subfolders)") from None
+            matched = _matched_classes(folder, labels, path, labels_path, reference_scores is not None)
             targets = [s.target for s in matched.samples]
             found = metrics.accuracy(scores, targets)
             name = lambda class_id: labels_mod.label_name(labels, class_id)  # noqa: E731

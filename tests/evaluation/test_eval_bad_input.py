@@ -136,3 +136,15 @@ def test_a_model_failing_in_the_workers_is_one_line(tmp_path, coral):
     message = one_line_error("eval", coral("invalid_models/model_invoking_error.tflite"), "--data", tmp_path / "data",
                              "--task", "classification", "--reference", coral(SMALL), "--workers", "2")
     assert "fake-op-double" in message
+
+
+def test_folder_names_are_checked_before_any_model_runs(tmp_path, coral):
+    from edgekit.errors import EdgekitError
+    from edgekit.evaluation import evaluate
+
+    (tmp_path / "data" / "kitties").mkdir(parents=True)
+    os.symlink(coral("cat.bmp"), tmp_path / "data" / "kitties" / "cat.bmp")
+    # The reference is never opened: the folder names fail first.
+    with pytest.raises(EdgekitError, match="1 of 1 class folders match no label"):
+        evaluate.evaluate([coral(SMALL)], tmp_path / "data", labels_path=coral("imagenet_labels.txt"),
+                          reference=str(tmp_path / "not-opened.tflite"), device="cpu", progress=False)
