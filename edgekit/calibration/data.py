@@ -7,7 +7,6 @@ what went wrong on the way (skipped files, with why).
 
 import hashlib
 import os
-import sys
 import time
 from collections import namedtuple
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from edgekit.calibration.sources import CalibrationDataError, find_items, sample_order
 from edgekit.errors import EdgekitError
+from edgekit.progress import Progress
 from edgekit.runtime import images
 from edgekit.runtime.adapters import common
 
@@ -56,29 +56,6 @@ def _video_frames(path, wanted):
     return found
 
 
-class Progress:
-    """A one-line progress bar on stderr (only on a terminal, so logs and pipes stay clean)."""
-
-    def __init__(self, total, label, stream=None, enabled=None):
-        self.total, self.label, self.stream = max(total, 1), label, stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.done, self.last = 0, 0.0
-
-    def step(self, count=1):
-        self.done += count
-        now = time.monotonic()
-        if self.enabled and (now - self.last > 0.1 or self.done >= self.total):
-            self.last = now
-            filled = int(30 * min(self.done, self.total) / self.total)
-            self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total}")
-            self.stream.flush()
-
-    def close(self):
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 def load_set(spec_path, preprocess, num_samples=300, seed=0, video_every=10, progress=None):
     """Find, sample, decode and preprocess up to `num_samples` pictures. Raises when none is usable."""
     if num_samples < 1:
@@ -106,7 +83,7 @@ def load_set(spec_path, preprocess, num_samples=300, seed=0, video_every=10, pro
             continue
         pixels.append(prepare(picture, preprocess))
         used.append(item)
-        bar.step()
+        bar.update()
     bar.close()
     if not used:
         reason = skipped[0][1] if skipped else "no pictures"

@@ -66,7 +66,7 @@ def collect(calibrated_bytes, inputs, tensor_ranges, progress=None):
             bins = ((values - low) * (BINS / (high - low))).astype(np.int64)
             counts[index] += np.bincount(np.clip(bins, 0, BINS - 1), minlength=BINS)
         if progress is not None:
-            progress.step()
+            progress.update()
     if progress is not None:
         progress.close()
     return {i: TensorStats(i, name, float(low), float(high), counts[i])

@@ -17,7 +17,7 @@ from collections import namedtuple
 import numpy as np
 
 from edgekit.evaluation import datasets, metrics
-from edgekit.evaluation.progress import Progress
+from edgekit.progress import Progress
 from edgekit.runtime import ensemble as ensemble_mod
 from edgekit.runtime.adapters import classify, common, segment
 from edgekit.runtime.interpreter import open_model
@@ -139,7 +139,7 @@ def run_model(spec, samples, workers=1, progress=None, label=""):
     spec = spec._replace(threads=spec.threads or default_threads(workers))
     records = [None] * len(samples)
     start = time.perf_counter()
-    with Progress(len(samples), label, enabled=progress) as bar:
+    with Progress(len(samples), label, enabled=progress, unit="img") as bar:
         if workers == 1:
             predictor = open_predictor(spec)
             for i, sample in enumerate(samples):

@@ -142,9 +142,9 @@ def test_progress_bar_on_stderr_only_when_asked(capsys):
     stream = io.StringIO()
     bar = data.Progress(3, "calibration images", stream=stream, enabled=True)
     for _ in range(3):
-        bar.step()
+        bar.update()
     bar.close()
     assert stream.getvalue().rstrip().endswith("3/3") and "\r" in stream.getvalue()
     quiet = data.Progress(3, "x", stream=stream, enabled=False)
-    quiet.step()
+    quiet.update()
     assert stream.getvalue().count("\n") == 1

@@ -158,7 +158,7 @@ def test_accuracy_metric_by_hand():
 def test_progress_bar_draws_only_when_asked():
     import io
 
-    from edgekit.evaluation.progress import Progress
+    from edgekit.progress import Progress
 
     shown, hidden = io.StringIO(), io.StringIO()
     with Progress(4, "model.tflite", stream=shown, enabled=True) as bar, Progress(4, stream=hidden) as quiet:

@@ -1,15 +1,16 @@
 """A one-line progress bar on stderr, drawn only for a person watching (a terminal), so logs, pipes and
---json output never see it."""
+--json output never see it. Calibration and evaluation both draw it."""
 
 import sys
 import time
 
 
 class Progress:
-    """`update()` once per item; `close()` ends the line. Redraws at most ten times a second."""
+    """`update()` once per item; `close()` ends the line. Redraws at most ten times a second; with a `unit`
+    ("img") the line ends with the rate."""
 
-    def __init__(self, total, label="", stream=None, enabled=None, width=30):
-        self.total, self.label, self.width = max(int(total), 0), label, width
+    def __init__(self, total, label="", stream=None, enabled=None, unit=None, width=30):
+        self.total, self.label, self.unit, self.width = max(int(total), 0), label, unit, width
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.done, self.start, self.drawn = 0, time.perf_counter(), 0.0
@@ -23,11 +24,12 @@ class Progress:
             self.stream.flush()
 
     def line(self, elapsed):
-        fraction = self.done / self.total if self.total else 1.0
-        filled = int(round(fraction * self.width))
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        return (f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} "
-                f"{rate:.1f} img/s")
+        filled = int(self.width * min(self.done, self.total) / self.total) if self.total else self.width
+        text = f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total}"
+        if self.unit:
+            rate = self.done / elapsed if elapsed > 0 else 0.0
+            text += f" {rate:.1f} {self.unit}/s"
+        return text
 
     def close(self):
         if self.enabled:
