@@ -44,16 +44,22 @@ def _sampled(values):
     return flat[::step]
 
 
-def collect(calibrated_bytes, inputs, tensor_ranges, progress=None):
-    """Histogram every tensor of `tensor_ranges` ({index: (name, low, high)}) over `inputs` (float batches)."""
+def tensor_reader(model_bytes):
+    """A LiteRT interpreter on `model_bytes` that keeps every intermediate tensor readable after invoke()."""
     from ai_edge_litert.interpreter import Interpreter
 
     with warnings.catch_warnings():
         # LiteRT warns that keeping every tensor is for debugging; reading every tensor is the point here.
         warnings.simplefilter("ignore", UserWarning)
-        interpreter = Interpreter(model_content=bytes(calibrated_bytes), experimental_preserve_all_tensors=True,
+        interpreter = Interpreter(model_content=bytes(model_bytes), experimental_preserve_all_tensors=True,
                                   num_threads=os.cpu_count())
     interpreter.allocate_tensors()
+    return interpreter
+
+
+def collect(calibrated_bytes, inputs, tensor_ranges, progress=None):
+    """Histogram every tensor of `tensor_ranges` ({index: (name, low, high)}) over `inputs` (float batches)."""
+    interpreter = tensor_reader(calibrated_bytes)
     input_index = interpreter.get_input_details()[0]["index"]
     counts = {i: np.zeros(BINS, np.int64) for i in tensor_ranges}
     for sample in inputs:

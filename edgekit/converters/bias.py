@@ -12,25 +12,13 @@ Outputs with a fused ReLU/ReLU6 are compared only where the float value is insid
 part: a clipped value says nothing about the bias.
 """
 
-import os
-import warnings
-
 import numpy as np
+
+from edgekit.calibration.ranges import tensor_reader
 
 CORRECTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 WAVE = 1           # layers corrected per pass over the samples (see above)
 SAMPLES = 32
-
-
-def _interpreter(model_bytes):
-    from ai_edge_litert.interpreter import Interpreter
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        interpreter = Interpreter(model_content=bytes(model_bytes), experimental_preserve_all_tensors=True,
-                                  num_threads=os.cpu_count())
-    interpreter.allocate_tensors()
-    return interpreter
 
 
 def targets(int8_model, float_model):
@@ -70,7 +58,7 @@ def correct(int8_bytes, float_bytes, float_inputs, int8_inputs, samples=SAMPLES)
 
     int8_model, float_model = read_model(int8_bytes), read_model(float_bytes)
     layers = targets(int8_model, float_model)
-    float_run = _interpreter(float_bytes)
+    float_run = tensor_reader(float_bytes)
     float_input = float_run.get_input_details()[0]["index"]
     model_t = schema_fb.ModelT.InitFromPackedBuf(bytes(int8_bytes), 0)
     tensors_t = model_t.subgraphs[0].tensors
@@ -80,7 +68,7 @@ def correct(int8_bytes, float_bytes, float_inputs, int8_inputs, samples=SAMPLES)
         wave = layers[start:start + WAVE]
         sums = {op: 0.0 for op, *_ in wave}
         counts = {op: 0 for op, *_ in wave}
-        run = _interpreter(current)
+        run = tensor_reader(current)
         run_input = run.get_input_details()[0]["index"]
         for k in range(count):
             float_run.set_tensor(float_input, float_inputs[k])

@@ -6,27 +6,15 @@ activation ranges each method chose, what the Edge TPU will run, and what took t
 import html
 import json
 import os
-import warnings
 from collections import Counter
 
 import numpy as np
 
+from edgekit.calibration.ranges import tensor_reader
 from edgekit.compiler import rules
 from edgekit.runtime.adapters import common
 
 ERROR_SAMPLES = 8
-
-
-def _interpreter(model_bytes):
-    from ai_edge_litert.interpreter import Interpreter
-
-    with warnings.catch_warnings():
-        # LiteRT warns that keeping every tensor is for debugging: that is what this is.
-        warnings.simplefilter("ignore", UserWarning)
-        interpreter = Interpreter(model_content=bytes(model_bytes), experimental_preserve_all_tensors=True,
-                                  num_threads=os.cpu_count())
-    interpreter.allocate_tensors()
-    return interpreter
 
 
 def _int8_input(details, batch, mean, std):
@@ -43,7 +31,7 @@ def normalize_batch(pixels, dtype, scale, zero_point, mean, std):
 def layer_errors(calibrated, int8_bytes, batches, mean, std, samples=ERROR_SAMPLES):
     """Per activation tensor present in both models (matched by name): RMSE in units of the int8 scale,
     SNR in dB, over the first `samples` calibration inputs."""
-    float_run, int8_run = _interpreter(calibrated), _interpreter(int8_bytes)
+    float_run, int8_run = tensor_reader(calibrated), tensor_reader(int8_bytes)
     float_by_name = {d["name"]: d["index"] for d in float_run.get_tensor_details()}
     pairs = []
     for d in int8_run.get_tensor_details():
