@@ -125,31 +125,42 @@ def _write_bench_picture(folder):
     return path
 
 
-def bench_model(model, device="auto", iterations=100, warmup=10, threads=None, image=None):
-    if ensemble.is_ensemble_file(model):
-        return ensemble.bench_model(model, device, iterations, warmup, threads, image)
+def check_bench_counts(iterations, warmup):
     if iterations < 1 or warmup < 0:
         raise EdgekitError("bench needs -n of at least 1 and --warmup of 0 or more")
-    opened = open_model(model, device=device, num_threads=threads)
-    runner = Runner(opened)
+
+
+def time_bench(predictor, invoke_all, iterations, warmup, image=None):
+    """The timed half of `edgekit bench` for anything with `mode` and `run_loaded(image)` (a Runner, an
+    ensemble): the whole pipeline on one picture, then `invoke_all()` alone. Returns the document's
+    warmup / image / invoke / pipeline entries."""
     invoke_ms, pipeline_ms = [], []
     with tempfile.TemporaryDirectory() as folder:
         picture = image or _write_bench_picture(folder)
         for i in range(warmup + iterations):
             start = time.perf_counter()
-            runner.run_loaded(images.load_image(picture, runner.mode))
+            predictor.run_loaded(images.load_image(picture, predictor.mode))
             elapsed = (time.perf_counter() - start) * 1000.0
             if i >= warmup:
                 pipeline_ms.append(elapsed)
     for i in range(warmup + iterations):
         start = time.perf_counter()
-        invoke(opened)
+        invoke_all()
         elapsed = (time.perf_counter() - start) * 1000.0
         if i >= warmup:
             invoke_ms.append(elapsed)
-    return dict(_model_document(opened, runner), threads=threads or os.cpu_count(), warmup=warmup,
-                image=str(image) if image else "generated 640x480 JPEG",
-                invoke=latency_stats(invoke_ms), pipeline=latency_stats(pipeline_ms))
+    return {"warmup": warmup, "image": str(image) if image else "generated 640x480 JPEG",
+            "invoke": latency_stats(invoke_ms), "pipeline": latency_stats(pipeline_ms)}
+
+
+def bench_model(model, device="auto", iterations=100, warmup=10, threads=None, image=None):
+    if ensemble.is_ensemble_file(model):
+        return ensemble.bench_model(model, device, iterations, warmup, threads, image)
+    check_bench_counts(iterations, warmup)
+    opened = open_model(model, device=device, num_threads=threads)
+    runner = Runner(opened)
+    return dict(_model_document(opened, runner), threads=threads or os.cpu_count(),
+                **time_bench(runner, lambda: invoke(opened), iterations, warmup, image))
 
 
 def format_bench(document):

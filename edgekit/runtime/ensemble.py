@@ -343,26 +343,15 @@ def run_images(path, image_paths, device="auto", labels_path=None, top_k=5, thre
 
 def bench_model(path, device="auto", iterations=100, warmup=10, threads=None, image=None):
     """`edgekit bench` for an ensemble file: invoke = all members' invokes, pipeline = whole images."""
-    from edgekit.runtime.commands import _write_bench_picture, latency_stats
+    from edgekit.runtime.commands import check_bench_counts, time_bench
     from edgekit.runtime.interpreter import invoke
 
-    if iterations < 1 or warmup < 0:
-        raise EdgekitError("bench needs -n of at least 1 and --warmup of 0 or more")
+    check_bench_counts(iterations, warmup)
     ensemble = open_ensemble(path, device, threads)
-    invoke_ms, pipeline_ms = [], []
-    with tempfile.TemporaryDirectory() as folder:
-        picture = image or _write_bench_picture(folder)
-        for i in range(warmup + iterations):
-            start = time.perf_counter()
-            ensemble.run_loaded(images.load_image(picture, "RGB"))
-            if i >= warmup:
-                pipeline_ms.append((time.perf_counter() - start) * 1000.0)
-    for i in range(warmup + iterations):
-        start = time.perf_counter()
+
+    def invoke_all():
         for opened in ensemble.opened:
             invoke(opened)
-        if i >= warmup:
-            invoke_ms.append((time.perf_counter() - start) * 1000.0)
-    return dict(_document(ensemble), threads=threads or os.cpu_count(), warmup=warmup,
-                image=str(image) if image else "generated 640x480 JPEG",
-                invoke=latency_stats(invoke_ms), pipeline=latency_stats(pipeline_ms))
+
+    return dict(_document(ensemble), threads=threads or os.cpu_count(),
+                **time_bench(ensemble, invoke_all, iterations, warmup, image))
