@@ -68,11 +68,9 @@ def evaluate(models, data, labels_path=None, reference=None, device="auto", work
         samples = folder.samples
         document = {"task": task, "data": str(data), "images": len(samples),
                     "classes": None if folder.unlabelled else len(folder.classes)}
-        if not folder.unlabelled:
-            # Folder names checked against every model's labels before any model runs.
-            for m in models:
-                if labels[m]:
-                    _matched_classes(folder, labels[m], m, labels_path, bool(reference))
+        # Folder names matched to every model's labels before any model runs.
+        matched = {m: _matched_classes(folder, labels[m], m, labels_path, bool(reference))
+                   for m in models if labels[m] and not folder.unlabelled}
         reference_scores = reference_floor = None
         if reference:
             if describe(reference)[0] != "classification":
@@ -81,8 +79,8 @@ def evaluate(models, data, labels_path=None, reference=None, device="auto", work
             reference_scores = np.stack([r[0] for r in reference_run.records])
             reference_floor = reference_run.floor
             document["reference"] = _run_document(reference, reference_run)
-        document["models"] = [_classification(m, run(m), folder, labels[m], (reference_scores, reference_floor),
-                                              labels_path)
+        document["models"] = [_classification(m, run(m), folder, labels[m], matched.get(m),
+                                              (reference_scores, reference_floor))
                               for m in models]
     elif task == "detection":
         dataset = datasets.detection_set(data)
@@ -121,13 +119,13 @@ def _matched_classes(folder, labels, path, labels_path, with_reference):
                            f"directly in {folder.root} (no subfolders)") from None
 
 
-def _classification(path, run, folder, labels, reference, labels_path):
+def _classification(path, run, folder, labels, matched, reference):
+    """`matched`: the folder with class ids for targets (None without labels or class folders)."""
     reference_scores, reference_floor = reference
     document = _run_document(path, run)
     scores = np.stack([r[0] for r in run.records])
     if not folder.unlabelled:
-        if labels:
-            matched = _matched_classes(folder, labels, path, labels_path, reference_scores is not None)
+        if matched is not None:
             targets = [s.target for s in matched.samples]
             found = metrics.accuracy(scores, targets)
             name = lambda class_id: labels_mod.label_name(labels, class_id)  # noqa: E731
