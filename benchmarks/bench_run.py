@@ -45,14 +45,10 @@ def stats(times_ms):
 def bare_interpreter(model, image, threads):
     """A plain LiteRT interpreter with the picture already in its input, as a hand-written loop has it."""
     from ai_edge_litert.interpreter import Interpreter
-    from PIL import Image
 
     interpreter = Interpreter(model_path=str(model), num_threads=threads)
     interpreter.allocate_tensors()
-    detail = interpreter.get_input_details()[0]
-    _, height, width, _ = detail["shape"]
-    pixels = np.asarray(Image.open(image).convert("RGB").resize((width, height), Image.BILINEAR))
-    interpreter.set_tensor(detail["index"], pixels[None].astype(detail["dtype"]))
+    bare_script_step(interpreter, image)  # leaves the picture in the input (and warms the interpreter up)
     return interpreter
 
 
