@@ -29,6 +29,19 @@ def coral():
     return coral_file
 
 
+@pytest.fixture
+def no_edgetpu_library(monkeypatch, tmp_path):
+    """No libedgetpu, whatever this machine has: the CPU path runs and messages are the same everywhere."""
+    monkeypatch.setenv("EDGEKIT_EDGETPU_LIBRARY", str(tmp_path / "absent" / "libedgetpu.so.1"))
+
+
+@pytest.fixture
+def no_edgetpu_compiler(monkeypatch):
+    """No edgetpu_compiler on PATH or in EDGETPU_COMPILER, so results never depend on this machine's."""
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("EDGETPU_COMPILER", raising=False)
+
+
 def _edgetpu_attached():
     if os.environ.get("EDGEKIT_EDGETPU") == "1":
         return True

@@ -10,15 +10,10 @@ from click.testing import CliRunner
 from edgekit import demo
 from edgekit.cli import cli
 
+pytestmark = pytest.mark.usefixtures("no_edgetpu_compiler")
+
 CAT_CLASSES = {281, 282, 283, 284, 285}   # tabby, tiger cat, Persian, Siamese, Egyptian cat
 ESPRESSO = 967
-
-
-@pytest.fixture(autouse=True)
-def no_compiler(monkeypatch):
-    # The demo compiles when edgetpu_compiler is installed; here the result must not depend on PATH.
-    monkeypatch.setenv("PATH", str(Path(__file__).parent / "no-such-folder"))
-    monkeypatch.delenv("EDGETPU_COMPILER", raising=False)
 
 
 @pytest.mark.slow

@@ -7,26 +7,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from cli_runner import edgekit
 from PIL import Image
 
 from edgekit.cli import cli
 from model_edits import to_float
 
+pytestmark = pytest.mark.usefixtures("no_edgetpu_library")
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(autouse=True)
-def no_edgetpu_library(monkeypatch, tmp_path):
-    # The machine may have no libedgetpu; make that certain so messages are the same everywhere.
-    monkeypatch.setenv("EDGEKIT_EDGETPU_LIBRARY", str(tmp_path / "absent" / "libedgetpu.so.1"))
-
-
-def edgekit(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 def run_json(*args):

@@ -7,21 +7,12 @@ import zipfile
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from cli_runner import edgekit
 from PIL import Image
-
-from edgekit.cli import cli
 
 keras = pytest.importorskip("keras")
 
 SIZE = 32
-
-
-def edgekit(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 def assert_one_line_error(result, starts, code):

@@ -7,9 +7,8 @@ import shutil
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from cli_runner import edgekit
 
-from edgekit.cli import cli
 from edgekit.compiler import check
 from edgekit.evaluation import evaluate
 from edgekit.runtime import ensemble
@@ -19,24 +18,11 @@ from edgekit.runtime.interpreter import open_model
 from edgekit.runtime.pipeline import Runner
 from edgekit.tflite.model import read_model
 
+pytestmark = pytest.mark.usefixtures("no_edgetpu_library", "no_edgetpu_compiler")
+
 SMALL = "mobilenet_v1_0.25_128_quant.tflite"
 SYSTEM_PATH = os.environ.get("PATH", "")
 MEDIUM = "mobilenet_v1_0.5_160_quant.tflite"
-
-
-@pytest.fixture(autouse=True)
-def no_edgetpu(monkeypatch, tmp_path):
-    monkeypatch.setenv("EDGEKIT_EDGETPU_LIBRARY", str(tmp_path / "absent" / "libedgetpu.so.1"))
-    # No compiler either, so writing an ensemble never depends on this machine's PATH.
-    monkeypatch.setenv("PATH", "/nonexistent")
-    monkeypatch.delenv("EDGETPU_COMPILER", raising=False)
-
-
-def edgekit(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 def member_scores(model, image):

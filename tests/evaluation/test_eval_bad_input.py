@@ -6,26 +6,17 @@ import os
 import shutil
 
 import pytest
-from click.testing import CliRunner
+from cli_runner import edgekit
 from PIL import Image
 
-from edgekit.cli import cli
+pytestmark = pytest.mark.usefixtures("no_edgetpu_library", "no_edgetpu_compiler")
 
 SMALL = "mobilenet_v1_0.25_128_quant.tflite"
 MEDIUM = "mobilenet_v1_0.5_160_quant.tflite"
 
 
-@pytest.fixture(autouse=True)
-def no_edgetpu(monkeypatch, tmp_path):
-    monkeypatch.setenv("EDGEKIT_EDGETPU_LIBRARY", str(tmp_path / "absent" / "libedgetpu.so.1"))
-    monkeypatch.setenv("PATH", "/nonexistent")
-    monkeypatch.delenv("EDGETPU_COMPILER", raising=False)
-
-
 def one_line_error(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
+    result = edgekit(*args)
     assert result.exit_code != 0
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
     lines = [line for line in result.stderr.splitlines() if line.startswith("edgekit: error:")]
@@ -113,8 +104,7 @@ def test_missing_member(tmp_path, coral):
         shutil.copy(coral(name), tmp_path / name)
     assert "no such model file" in one_line_error("ensemble", tmp_path / SMALL, tmp_path / "gone.tflite",
                                                   "--out", tmp_path / "e.json")
-    CliRunner().invoke(cli, ["ensemble", str(tmp_path / SMALL), str(tmp_path / MEDIUM), "--out",
-                             str(tmp_path / "e.json")])
+    edgekit("ensemble", tmp_path / SMALL, tmp_path / MEDIUM, "--out", tmp_path / "e.json")
     os.remove(tmp_path / MEDIUM)
     (tmp_path / "data").mkdir()
     os.symlink(coral("cat.bmp"), tmp_path / "data" / "cat.bmp")

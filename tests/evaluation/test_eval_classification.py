@@ -6,10 +6,9 @@ import os
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from cli_runner import edgekit
 from PIL import Image
 
-from edgekit.cli import cli
 from edgekit.evaluation import datasets, evaluate, metrics
 from edgekit.runtime.adapters import classify
 from edgekit.runtime.commands import run_images
@@ -17,15 +16,12 @@ from edgekit.runtime.interpreter import open_model
 from edgekit.runtime.labels import read_label_file
 from edgekit.runtime.pipeline import Runner
 
+pytestmark = pytest.mark.usefixtures("no_edgetpu_library")
+
 SMALL = "mobilenet_v1_0.25_128_quant.tflite"
 MEDIUM = "mobilenet_v1_0.5_160_quant.tflite"
 # Folder names as people write them: any case, underscores, a label's first synonym.
 PHOTOS = {"cat.bmp": "egyptian_CAT", "parrot.jpg": "Macaw", "resized_cat.bmp": "tabby"}
-
-
-@pytest.fixture(autouse=True)
-def no_edgetpu_library(monkeypatch, tmp_path):
-    monkeypatch.setenv("EDGEKIT_EDGETPU_LIBRARY", str(tmp_path / "absent" / "libedgetpu.so.1"))
 
 
 @pytest.fixture
@@ -37,13 +33,6 @@ def class_folder(tmp_path, coral):
     # A second cat picture (a flipped copy), so a class holds more than one image.
     Image.open(coral("cat.bmp")).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(root / "egyptian_CAT" / "flip.png")
     return root
-
-
-def edgekit(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 def expected_accuracy(model, folder, labels):

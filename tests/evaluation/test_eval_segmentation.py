@@ -9,8 +9,7 @@ import pytest
 from edgekit.evaluation import evaluate, metrics
 
 
-def test_deeplab_on_the_bird(tmp_path, coral, monkeypatch):
-    monkeypatch.setenv("EDGEKIT_EDGETPU_LIBRARY", str(tmp_path / "absent" / "libedgetpu.so.1"))
+def test_deeplab_on_the_bird(tmp_path, coral, no_edgetpu_library):
     for folder, name in (("images", "bird_segmentation.bmp"), ("masks", "bird_segmentation_mask.bmp")):
         (tmp_path / "data" / folder).mkdir(parents=True)
         os.symlink(coral(name), tmp_path / "data" / folder / "bird.bmp")

@@ -22,16 +22,13 @@ from PIL import Image
 from edgekit.cli import cli
 from edgekit.runtime.camera import STATUS_COLOR, Backoff, CameraSession, MjpegServer
 
+pytestmark = pytest.mark.usefixtures("no_edgetpu_library")
+
 MODEL = "mobilenet_v2_1.0_224_quant.tflite"
 PATIENCE_S = 60
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--hide-scrollbars"]
-
-
-@pytest.fixture(autouse=True)
-def no_edgetpu_library(monkeypatch, tmp_path):
-    monkeypatch.setenv("EDGEKIT_EDGETPU_LIBRARY", str(tmp_path / "absent" / "libedgetpu.so.1"))
 
 
 class FakeCamera:

@@ -16,15 +16,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from cli_runner import edgekit
 from detection_model import build_detection_model
 
-from edgekit.cli import cli
 from edgekit.runtime import annotate, images
 from edgekit.runtime.adapters.detect import BBox, Object
 from edgekit.runtime.camera import annotate_frame, bgr_to_pil
 from edgekit.runtime.interpreter import open_model
 from edgekit.runtime.pipeline import Runner
+
+pytestmark = pytest.mark.usefixtures("no_edgetpu_library")
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "mobilenet_v2_1.0_224_quant.tflite"
@@ -33,12 +34,6 @@ SWITCH = 30
 # How long a subprocess may take to show its first frames on a busy two-core machine: a bound on the
 # wait, not a speed requirement.
 PATIENCE_S = 120
-
-
-@pytest.fixture(autouse=True)
-def no_edgetpu_library(monkeypatch, tmp_path):
-    # Whatever this machine has, the CPU path runs and the messages are the same everywhere.
-    monkeypatch.setenv("EDGEKIT_EDGETPU_LIBRARY", str(tmp_path / "absent" / "libedgetpu.so.1"))
 
 
 def picture(path, size=SIZE):
@@ -53,13 +48,6 @@ def video(tmp_path, coral):
         writer.write(picture(coral(name)))
     writer.release()
     return path
-
-
-def edgekit(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 def frame_count(path):

@@ -35,11 +35,6 @@ def standin(tmp_path, monkeypatch):
     return build
 
 
-@pytest.fixture
-def no_library(monkeypatch, tmp_path):
-    monkeypatch.setenv("EDGEKIT_EDGETPU_LIBRARY", str(tmp_path / "absent" / "libedgetpu.so.1"))
-
-
 @pytest.mark.parametrize("text, expected", [
     ("cpu", ("cpu", None)), ("auto", ("auto", None)), (None, ("auto", None)), ("edgetpu", ("edgetpu", None)),
     ("usb", ("edgetpu", "usb")), ("usb:1", ("edgetpu", "usb:1")), ("pci", ("edgetpu", "pci")),
@@ -76,7 +71,7 @@ def test_hardware_seen_without_runtime(tmp_path):
     assert [(d.type, Path(d.path).name) for d in found] == [("pci", "apex_0"), ("usb", "1-1"), ("usb", "1-2")]
 
 
-def test_missing_library_is_named(no_library, coral):
+def test_missing_library_is_named(no_edgetpu_library, coral):
     twin = coral("mobilenet_v1_0.25_128_quant_edgetpu.tflite")
     with pytest.raises(DeviceError) as error:
         open_model(twin, device="edgetpu")
@@ -125,7 +120,7 @@ def test_runtime_too_old_for_model(standin, coral):
 @pytest.mark.parametrize("name", ["mobilenet_v1_0.25_128_quant", "mobilenet_v1_0.5_160_quant",
                                   "mobilenet_v2_1.0_224_quant", "keras_lstm_mnist_ptq",
                                   "tools/split_concat", "deeplabv3_mnv2_dm05_pascal_quant"])
-def test_auto_falls_back_to_cpu_twin_with_identical_outputs(no_library, coral, name):
+def test_auto_falls_back_to_cpu_twin_with_identical_outputs(no_edgetpu_library, coral, name):
     notices = []
     twin = open_model(coral(name + "_edgetpu.tflite"), device="auto", num_threads=1, notice=notices.append)
     cpu = open_model(coral(name + ".tflite"), device="cpu", num_threads=1)
@@ -143,7 +138,7 @@ def test_auto_falls_back_to_cpu_twin_with_identical_outputs(no_library, coral, n
                                       cpu.interpreter.get_tensor(b["index"]))
 
 
-def test_missing_twin_is_named(no_library, coral, tmp_path):
+def test_missing_twin_is_named(no_edgetpu_library, coral, tmp_path):
     lonely = tmp_path / "mobilenet_v1_0.25_128_quant_edgetpu.tflite"
     shutil.copyfile(coral("mobilenet_v1_0.25_128_quant_edgetpu.tflite"), lonely)
     with pytest.raises(EdgekitError) as error:

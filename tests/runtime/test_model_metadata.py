@@ -24,8 +24,7 @@ def test_embedded_metadata_gives_labels_and_task(coral, tmp_path):
     assert "tiger cat" in [c["label"] for c in result["classes"]]
 
 
-def test_sidecar_names_a_renamed_cpu_twin(coral, tmp_path, monkeypatch):
-    monkeypatch.setenv("EDGEKIT_EDGETPU_LIBRARY", str(tmp_path / "absent.so"))
+def test_sidecar_names_a_renamed_cpu_twin(coral, tmp_path, no_edgetpu_library):
     twin = tmp_path / "classifier_edgetpu.tflite"
     shutil.copyfile(coral("mobilenet_v1_0.25_128_quant_edgetpu.tflite"), twin)
     shutil.copyfile(coral("mobilenet_v1_0.25_128_quant.tflite"), tmp_path / "classifier_int8.tflite")
