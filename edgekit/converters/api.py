@@ -17,6 +17,7 @@ from edgekit.calibration import data as calibration_data
 from edgekit.calibration import ranges as range_methods
 from edgekit.converters import bias, checks, metadata as metadata_mod, quantize, source as model_source
 from edgekit.errors import EdgekitError
+from edgekit.files import write_atomic
 from edgekit.runtime.pipeline import DEFAULT_RESIZE
 from edgekit.tflite.model import read_model
 
@@ -70,21 +71,6 @@ def writable_folder(out_dir):
         raise OutputFolderError(f"{out_dir}: cannot write the output folder ({e.strerror or e}); choose a "
                                 "writable --out") from None
     return out_dir
-
-
-def write_atomic(path, content):
-    """Write bytes or text to `path` via a temporary file in the same folder and a rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            f.write(content if isinstance(content, bytes) else content.encode("utf-8"))
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
 
 
 def _labels_list(path):

@@ -12,6 +12,7 @@ import numpy as np
 
 from edgekit.calibration.ranges import tensor_reader
 from edgekit.compiler import rules
+from edgekit.files import write_atomic
 from edgekit.runtime.adapters import common
 
 ERROR_SAMPLES = 8
@@ -204,7 +205,6 @@ def to_html(doc):
 
 
 def write(out_dir, name, doc):
-    from edgekit.converters.api import write_atomic
 
     json_path = write_atomic(os.path.join(out_dir, f"{name}_report.json"),
                              json.dumps(doc, indent=2, default=_default))

@@ -17,13 +17,13 @@ ensemble can run without streaming parameters, where one larger model might not.
 import json
 import os
 import sys
-import tempfile
 import time
 from collections import namedtuple
 
 import numpy as np
 
 from edgekit.errors import EdgekitError
+from edgekit.files import write_atomic
 from edgekit.runtime import images, labels as labels_mod
 from edgekit.runtime.adapters import classify, common
 from edgekit.runtime.interpreter import open_model
@@ -222,22 +222,8 @@ def write_ensemble(models, out, weights=None, combine="mean", labels=None, compi
         document["labels"] = _relative(labels, folder)
     document["parameters"] = parameter_report([read_model(compiled.get(p, p)) for p in models])
     document["compile"] = note
-    _write_json(out, document)
+    write_atomic(out, json.dumps(document, indent=2) + "\n")
     return document
-
-
-def _write_json(path, document):
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".ensemble-", suffix=".json")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as f:
-            json.dump(document, f, indent=2)
-            f.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
 
 
 # --- running an ensemble -----------------------------------------------------------------------------
