@@ -8,7 +8,6 @@ leaves SHAPE / STRIDED_SLICE / PACK on int32 tensors, which the Edge TPU cannot 
 """
 
 import os
-import re
 import zipfile
 from collections import namedtuple
 
@@ -25,29 +24,10 @@ class ModelSourceError(EdgekitError):
     exit_code = 2
 
 
-def _zoo():
-    """The zoo's registry (create, list_models), wherever edgekit.models exposes it; None without one."""
-    try:
-        from edgekit import models
-    except ImportError:
-        return None
-    if hasattr(models, "create") and hasattr(models, "list_models"):
-        return models
-    try:
-        from edgekit.models import registry
-    except ImportError:
-        return None
-    return registry if hasattr(registry, "create") and hasattr(registry, "list_models") else None
-
-
 def zoo_names():
-    zoo = _zoo()
-    if zoo is None:
-        return []
-    try:
-        return list(zoo.list_models())
-    except ImportError:     # a zoo family still being written
-        return []
+    from edgekit import models
+
+    return list(models.list_models())
 
 
 def _looks_like_zoo_name(spec):
@@ -84,12 +64,14 @@ def fold_input_normalization(model):
 
 def load_keras(spec, weights=None, num_classes=None):
     """A `Loaded` for a zoo name, a Keras file or a SavedModel folder; clear errors for everything else."""
-    if _looks_like_zoo_name(spec) and _zoo() is not None:
+    from edgekit import models
+
+    if _looks_like_zoo_name(spec):
         kwargs = {"weights": weights} if weights else {}
         if num_classes:
             kwargs["num_classes"] = num_classes
         try:
-            model = _zoo().create(spec, **kwargs)
+            model = models.create(spec, **kwargs)
         except EdgekitError:
             raise               # the zoo's own message (unknown name with close matches, missing weights)
         except ImportError as e:
@@ -112,28 +94,13 @@ def load_keras(spec, weights=None, num_classes=None):
 
 
 def _load_keras_file(path):
-    import keras
+    from edgekit import models
 
     if path.lower().endswith(".keras") and not zipfile.is_zipfile(path):
         raise ModelSourceError(f"{path}: corrupt .keras file (not a zip archive); save the model again with "
                                "model.save(...)")
-    try:
-        zoo = _zoo()
-        if zoo is not None and hasattr(zoo, "load"):
-            return zoo.load(path)
-        return keras.models.load_model(path, compile=False)
-    except TypeError as e:
-        unknown = re.search(r"Could not locate (?:class|function) '([^']+)'", str(e))
-        if unknown:
-            raise ModelSourceError(f"{path}: the model uses '{unknown.group(1)}', which Keras does not know (a custom "
-                                   "layer not registered here); import the code that defines it with "
-                                   "@keras.saving.register_keras_serializable() before converting (Python API), "
-                                   "or save the model without custom layers") from None
-        text = (str(e).splitlines() or [type(e).__name__])[0]
-        raise ModelSourceError(f"{path}: cannot load the Keras model ({text[:200]})") from None
-    except (ValueError, OSError, KeyError, zipfile.BadZipFile) as e:
-        text = (str(e).splitlines() or [type(e).__name__])[0]
-        raise ModelSourceError(f"{path}: cannot load the Keras model ({text[:200]})") from None
+    # The zoo's loader turns Keras' own failures (unknown custom layers, bad files) into one-line errors.
+    return models.load(path)
 
 
 def _load_saved_model(path):
