@@ -8,7 +8,6 @@ leaves SHAPE / STRIDED_SLICE / PACK on int32 tensors, which the Edge TPU cannot 
 """
 
 import os
-import zipfile
 from collections import namedtuple
 
 import numpy as np
@@ -85,47 +84,12 @@ def load_keras(spec, weights=None, num_classes=None):
         known = ", ".join(zoo_names()) or "none installed"
         raise ModelSourceError(f"{path}: no such model file or folder, and not a zoo model name (zoo: {known})")
     name = os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
-    if os.path.isdir(path):
-        return Loaded(_load_saved_model(path), name, os.path.abspath(path), None)
-    if not path.lower().endswith(KERAS_SUFFIXES):
+    if not os.path.isdir(path) and not path.lower().endswith(KERAS_SUFFIXES):
         raise ModelSourceError(f"{path}: not a Keras model: give a .keras or .h5 file, a SavedModel folder, or a "
                                "zoo name")
-    return Loaded(_load_keras_file(path), name, os.path.abspath(path), None)
-
-
-def _load_keras_file(path):
-    from edgekit import models
-
-    if path.lower().endswith(".keras") and not zipfile.is_zipfile(path):
-        raise ModelSourceError(f"{path}: corrupt .keras file (not a zip archive); save the model again with "
-                               "model.save(...)")
-    # The zoo's loader turns Keras' own failures (unknown custom layers, bad files) into one-line errors.
-    return models.load(path)
-
-
-def _load_saved_model(path):
-    import keras
-
-    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-        raise ModelSourceError(f"{path}: a folder without saved_model.pb is not a SavedModel")
-    import tensorflow as tf
-
-    try:
-        loaded = tf.saved_model.load(path)
-        signature = loaded.signatures["serving_default"]
-        specs = list(signature.structured_input_signature[1].values())
-        layer = keras.layers.TFSMLayer(path, call_endpoint="serving_default")
-    except (ValueError, OSError, KeyError) as e:
-        raise ModelSourceError(f"{path}: cannot load the SavedModel ({str(e).splitlines()[0][:200]})") from None
-    if len(specs) != 1 or specs[0].shape.rank != 4 or None in specs[0].shape.as_list()[1:]:
-        raise ModelSourceError(f"{path}: the serving_default signature must take one [batch, H, W, C] image of a "
-                               "fixed size")
-    # A Keras model around the layer, so the export path is the same as for Keras files.
-    images = keras.Input(tuple(specs[0].shape.as_list()[1:]), batch_size=1)
-    outputs = layer(images)
-    if isinstance(outputs, dict):
-        outputs = outputs[sorted(outputs)[0]] if len(outputs) == 1 else outputs
-    return keras.Model(images, outputs)
+    # The zoo's loader turns Keras' and TensorFlow's own failures (corrupt archives, unknown custom layers,
+    # folders that are not SavedModels) into one-line errors.
+    return Loaded(models.load(path), name, os.path.abspath(path), None)
 
 
 def input_shape(model):

@@ -45,7 +45,8 @@ def _load_keras_file(path, custom_objects):
 
     if path.lower().endswith(".keras"):
         if not zipfile.is_zipfile(path):
-            raise ModelLoadError(f"{path}: not a .keras archive (not a zip file); save with model.save('x.keras')")
+            raise ModelLoadError(f"{path}: corrupt .keras file (not a zip archive); save the model again with "
+                                 "model.save('name.keras')")
         if "config.json" not in zipfile.ZipFile(path).namelist():
             raise ModelLoadError(f"{path}: the archive has no config.json, so it holds no model")
     elif _weights_only_h5(path):

@@ -75,7 +75,7 @@ def test_not_a_model(tmp_path):
         models.load(weights_only)
     text = tmp_path / "notes.keras"
     text.write_text("not a model")
-    with pytest.raises(EdgekitError, match="not a .keras archive"):
+    with pytest.raises(EdgekitError, match="corrupt .keras file"):
         models.load(text)
     (tmp_path / "folder").mkdir()
     with pytest.raises(EdgekitError, match="not a SavedModel"):
