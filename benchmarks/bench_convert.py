@@ -7,7 +7,9 @@ Each variant runs in its own process so peak memory (ru_maxrss) is its own; Tens
 
 Fidelity: >= 500 seeded crops and flips of real photos (../shared test photos, scikit-image's and
 scikit-learn's), none of them calibration crops; top-1 agreement of the int8 model with the float Keras model
-and the mean KL divergence of their output distributions, per method.
+and the mean KL divergence of their output distributions, per method. Also the ceilings no calibration can
+pass while the head stays 8-bit on the Edge TPU: the float model's own logits put through the int8 model's
+logit quantization (its 8-bit grid) and through the uint8 softmax output (steps of 1/256).
 
     .venv/bin/python benchmarks/bench_convert.py [--samples 300] [--eval 500] [--skip-speed] [--skip-fidelity]
 """
@@ -136,6 +138,39 @@ def worker_edgekit(folder, calib, methods, cache):
     return {"runs": timings, "peak_mib": peak_mib()}
 
 
+def float_logits(model, pixels):
+    """The float model's logits (the zoo's Dense "predictions", before its softmax)."""
+    import keras
+
+    head = keras.Model(model.inputs, model.get_layer("predictions").output)
+    return np.concatenate([np.asarray(head.predict(model_input(pixels[s:s + 50], model), verbose=0, batch_size=50))
+                           for s in range(0, len(pixels), 50)]).astype(np.float64)
+
+
+def softmax(logits):
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def head_ceilings(logits, int8_model_path):
+    """Top-1 agreement with float that a perfect network upstream of the head would still lose: the float
+    logits rounded to the int8 model's logit grid (scale and zero point of the SOFTMAX input), then the
+    softmax rounded to the uint8 output's 1/256 steps; argmax picks the lowest index on a tie, as np.argmax."""
+    from edgekit.tflite.model import read_model
+
+    model = read_model(int8_model_path)
+    softmax_op = next(op for op in model.main.operators if op.name == "SOFTMAX")
+    scale, zero_point = model.main.tensors[softmax_op.inputs[0]].quantization.per_tensor
+    top = logits.argmax(axis=1)
+    on_grid = scale * (np.clip(np.round(logits / scale + zero_point), -128, 127) - zero_point)
+    return {"logit_scale": round(float(scale), 5),
+            "logit_range": [round(float(scale * (-128 - zero_point)), 3), round(float(scale * (127 - zero_point)), 3)],
+            "float_logits_on_int8_grid": float((on_grid.argmax(axis=1) == top).mean()),
+            "float_logits_on_int8_grid_then_uint8_softmax":
+                float((np.round(softmax(on_grid) * 256).argmax(axis=1) == top).mean()),
+            "float_softmax_on_uint8_grid": float((np.round(softmax(logits) * 256).argmax(axis=1) == top).mean())}
+
+
 def worker_fidelity(folder, calib, eval_path):
     from ai_edge_litert.interpreter import Interpreter
 
@@ -149,6 +184,7 @@ def worker_fidelity(folder, calib, eval_path):
         batch = model_input(evaluation[start:start + 50], model)
         floats.append(np.asarray(model.predict(batch, verbose=0, batch_size=50)))
     reference = np.concatenate(floats)
+    logits = float_logits(model, evaluation)
     table = {}
     for variant in METHODS + tuple(f"{m}+bias_correction" for m in METHODS[:3]):
         method, corrected = variant.split("+")[0], variant.endswith("+bias_correction")
@@ -186,7 +222,8 @@ def worker_fidelity(folder, calib, eval_path):
                          "inputs_float_p_ge_0.5": confident,
                          "disagreements_that_are_int8_ties": ties,
                          f"top1_agreement_float_margin_ge_{CLEAR_MARGIN}": round(clear_agree / max(clear, 1), 4),
-                         f"inputs_float_margin_ge_{CLEAR_MARGIN}": clear}
+                         f"inputs_float_margin_ge_{CLEAR_MARGIN}": clear,
+                         "ceilings_of_an_8bit_head": head_ceilings(logits, result.int8_path)}
     return {"fidelity": table, "inputs": int(len(evaluation)), "peak_mib": peak_mib()}
 
 
