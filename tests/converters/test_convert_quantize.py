@@ -182,6 +182,26 @@ def test_report_written(converted):
         ElementTree.fromstring(plot)        # well-formed, so browsers draw it
 
 
+def test_report_agreement_with_float(converted, photos):
+    """The report's float-vs-int8 agreement on the calibration pictures is what `edgekit run` finds when it
+    runs the float and int8 files on those photos, and its logit step is the int8 head's own."""
+    from edgekit.runtime.commands import run_images
+
+    _, result = converted
+    found = json.loads(open(result.report_json).read())["agreement_with_float"]
+    paths = photo_paths(photos)
+    assert found["pictures"] == len(paths)
+    int8 = run_images(result.int8_path, paths, device="cpu", top_k=1)["results"]
+    floats = run_images(result.float_path, paths, device="cpu", top_k=1)["results"]
+    same = [a["classes"][0]["id"] == b["classes"][0]["id"] for a, b in zip(int8, floats)]
+    assert found["top1"] == pytest.approx(sum(same) / len(same))
+    graph = read_model(result.int8_path).main
+    softmax = next(op for op in graph.operators if op.name == "SOFTMAX")
+    assert found["logit_step"] == pytest.approx(graph.tensors[softmax.inputs[0]].quantization.per_tensor[0])
+    assert 0 <= found["top2_logits_within_one_step"] <= len(paths) and 0 <= found["mean_kl"] < 0.5
+    assert "Agreement with the float model" in open(result.report_html).read()
+
+
 def test_no_partial_files_left(converted):
     _, result = converted
     leftovers = [f for f in os.listdir(os.path.dirname(result.int8_path)) if f.endswith(".part") or f.startswith(".")]
