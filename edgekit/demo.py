@@ -17,6 +17,7 @@ import numpy as np
 
 from edgekit.compiler import check
 from edgekit.compiler.commands import format_prediction
+from edgekit.files import write_atomic
 from edgekit.runtime import commands
 from edgekit.tflite import builder
 
@@ -109,11 +110,8 @@ def _colour_pictures(size=320):
 def run_runtime_demo(out, iterations):
     """Build, check, run and benchmark the built-in colour classifier; returns a JSON-ready summary."""
     model_path = os.path.join(out, "colours.tflite")
-    builder.write_model(builder.colour_classifier(), model_path)
-    labels_path = os.path.join(out, "colours_labels.txt")
-    with open(labels_path + ".tmp", "w") as f:
-        f.write("\n".join(builder.COLOUR_LABELS) + "\n")
-    os.replace(labels_path + ".tmp", labels_path)
+    write_atomic(model_path, builder.colour_classifier())
+    labels_path = write_atomic(os.path.join(out, "colours_labels.txt"), "\n".join(builder.COLOUR_LABELS) + "\n")
 
     image_paths = []
     for name, pixels in _colour_pictures().items():

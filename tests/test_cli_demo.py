@@ -33,7 +33,7 @@ def test_full_demo_converts_lite0_and_classifies_photos(tmp_path):
     assert all(Path(r["saved"]).is_file() for r in summary["run"]["results"])
     assert summary["bench"]["invoke"]["n"] == 3
     assert Path(summary["files"]["report"]).is_file() and summary["files"]["compiled model"] is None
-    assert not list(out.rglob("*.tmp"))
+    assert not list(out.rglob(".*"))
     text = demo.format_demo(summary)
     assert "Egyptian cat" in text and "espresso" in text and "Mapped to Edge TPU" in text
     assert f"{summary['check']['ops']} of {summary['check']['ops']} ops predicted on the Edge TPU" in text
@@ -51,7 +51,7 @@ def test_runtime_demo_builds_checks_runs_and_benchmarks(tmp_path):
     assert top == {"sky": "blue", "grass": "green", "tomato": "red", "lemon": "yellow"}
     assert all(Path(r["saved"]).is_file() for r in summary["run"]["results"])
     assert summary["bench"]["invoke"]["n"] == 3 and summary["bench"]["pipeline"]["fps"] > 0
-    assert (out / "colours.tflite").is_file() and not list(out.rglob("*.tmp"))
+    assert (out / "colours.tflite").is_file() and not list(out.rglob(".*"))
 
 
 def test_runtime_demo_readable_output(tmp_path):

@@ -18,6 +18,8 @@ from collections import namedtuple
 
 import numpy as np
 
+from edgekit.files import atomic_path
+
 METHODS = ("minmax", "percentile", "mse", "kl")
 BINS = 2048
 LEVELS = 256                 # 8-bit
@@ -87,9 +89,8 @@ def save(statistics, folder):
         arrays[f"c{index}"] = s.counts
         arrays[f"r{index}"] = np.array([s.low, s.high])
         arrays[f"n{index}"] = np.array(s.name)
-    temporary = path + ".part.npz"
-    np.savez_compressed(temporary, **arrays)
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        np.savez_compressed(temporary, **arrays)
     return path
 
 

@@ -5,11 +5,11 @@ A compiled twin gets a sidecar `<stem>.edgekit.json` as well, in case the compil
 """
 
 import json
-import os
 
 import numpy as np
 
 from edgekit import __version__
+from edgekit.files import write_atomic
 from edgekit.tflite.metadata import METADATA_NAME, sidecar_path
 
 FIELDS = ("task", "labels", "input_size", "mean", "std", "resize", "cpu_model", "source", "calibration",
@@ -49,9 +49,4 @@ def _name(entry):
 
 
 def write_sidecar(model_path, metadata):
-    path = sidecar_path(model_path)
-    temporary = path + ".part"
-    with open(temporary, "w", encoding="utf-8") as f:
-        json.dump(metadata, f, indent=2, sort_keys=True)
-    os.replace(temporary, path)
-    return path
+    return write_atomic(sidecar_path(model_path), json.dumps(metadata, indent=2, sort_keys=True))

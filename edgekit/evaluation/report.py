@@ -2,9 +2,10 @@
 which would be a heavy dependency for one picture)."""
 
 import os
-import tempfile
 
 from PIL import Image, ImageDraw, ImageFont
+
+from edgekit.files import atomic_path
 
 # The figures in [0, 1] a task can have, in the order shown.
 FRACTIONS = (("top1", "top-1"), ("top5", "top-5"), ("agreement", "agree"), ("map", "mAP"),
@@ -108,11 +109,5 @@ def draw_plot(document, out):
 def _save(image, out):
     folder = os.path.dirname(os.path.abspath(out))
     os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".plot-", suffix=".png")
-    os.close(handle)
-    try:
+    with atomic_path(out) as temporary:
         image.save(temporary, format="PNG")
-        os.replace(temporary, out)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)

@@ -1,16 +1,16 @@
 """Draw results on images: detection boxes with labels and scores, colour overlays for masks.
 
-Everything returns a new image; `save_image` writes through a temporary file and os.replace, so an
-interrupted run never leaves half an image where the user expects one.
+Everything returns a new image; `save_image` writes atomically (edgekit.files), so an interrupted run
+never leaves half an image where the user expects one.
 """
 
 import os
-import tempfile
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from edgekit.errors import EdgekitError
+from edgekit.files import atomic_path
 from edgekit.runtime.labels import label_name
 
 _FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".webp": "WEBP",
@@ -119,14 +119,6 @@ def save_image(img, path):
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise EdgekitError(f"{path}: the folder {folder} does not exist")
-    fd, temp = tempfile.mkstemp(prefix=".edgekit-", suffix=ext, dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, format=_FORMATS[ext])
-        # mkstemp makes the file private (0600); give it what a plain open() would have.
-        os.chmod(temp, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
+    with atomic_path(path) as temporary:
+        img.save(temporary, format=_FORMATS[ext])
     return path

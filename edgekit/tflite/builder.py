@@ -9,9 +9,6 @@ LiteRT's generated schema module (`ai_edge_litert.schema_py_generated`) is impor
 it is large, and `import edgekit.tflite` must stay cheap for the runtime's cold start.
 """
 
-import os
-import secrets
-
 import numpy as np
 
 COLOUR_LABELS = ("red", "green", "blue", "yellow", "white", "black")
@@ -231,27 +228,3 @@ def colour_classifier(size=96):
     m.operator("FULLY_CONNECTED", [flat, kernel, bias], [scores])
     m.operator("SOFTMAX", [scores], [probabilities], beta=1.0)
     return m.finish([image], [probabilities])
-
-
-def write_model(data, path):
-    """Write model bytes to `path` atomically: a reader never sees half a model, nor a crash's leftovers.
-
-    The temporary file sits in the destination folder, so that os.replace is a rename within one file
-    system; it is created with os.open rather than mkstemp so the model gets the usual umask permissions
-    instead of mkstemp's owner-only 0600.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    temp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(handle, "wb") as f:
-            f.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
-    return path

@@ -2,13 +2,13 @@
 predicts fully on the Edge TPU, and it names the dominant colour of plain and mixed pictures."""
 
 import itertools
-import os
 
 import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
 
 from edgekit.compiler import check, rules
+from edgekit.files import write_atomic
 from edgekit.tflite import builder
 from edgekit.tflite.model import read_model
 
@@ -88,7 +88,7 @@ def test_reader_sees_the_exact_graph(model_bytes):
 
 
 def test_predicted_fully_on_the_edge_tpu(tmp_path, model_bytes):
-    path = builder.write_model(model_bytes, tmp_path / "colours.tflite")
+    path = write_atomic(tmp_path / "colours.tflite", model_bytes)
     summary = check.summary(check.check_file(path))
     assert (summary["ops"], summary["tpu"], summary["cpu"]) == (4, 4, 0)
     for op in read_model(path).operators():
@@ -159,39 +159,13 @@ def test_through_edgekit_run(tmp_path):
     from edgekit.runtime.interpreter import open_model
     from edgekit.runtime.pipeline import Runner
 
-    path = builder.write_model(builder.colour_classifier(), tmp_path / "colours.tflite")
+    path = write_atomic(tmp_path / "colours.tflite", builder.colour_classifier())
     runner = Runner(open_model(path, device="cpu"), labels=dict(enumerate(builder.COLOUR_LABELS)), top_k=1)
     for name, colour in COLOURS.items():
         image = tmp_path / f"{name}.png"
         Image.fromarray(solid(colour, 50)).save(image)
         (best,) = runner.run_image(image)["classes"]
         assert best["label"] == name and best["score"] > 0.9
-
-
-def test_write_model_replaces_atomically(tmp_path, model_bytes):
-    path = tmp_path / "model.tflite"
-    path.write_bytes(b"old")
-    assert builder.write_model(model_bytes, path) == str(path)
-    assert path.read_bytes() == model_bytes
-    assert os.listdir(tmp_path) == ["model.tflite"]
-
-
-def test_failed_write_keeps_the_old_file_and_leaves_nothing(tmp_path):
-    path = tmp_path / "model.tflite"
-    path.write_bytes(b"old")
-    with pytest.raises(TypeError):
-        builder.write_model("not bytes", path)
-    assert path.read_bytes() == b"old"
-    assert os.listdir(tmp_path) == ["model.tflite"]
-
-
-def test_written_model_has_ordinary_permissions(tmp_path, model_bytes):
-    umask = os.umask(0o022)
-    try:
-        path = builder.write_model(model_bytes, tmp_path / "model.tflite")
-    finally:
-        os.umask(umask)
-    assert os.stat(path).st_mode & 0o777 == 0o644
 
 
 def test_importing_the_reader_leaves_the_schema_module_out():

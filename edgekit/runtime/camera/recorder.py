@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from edgekit.errors import EdgekitError
+from edgekit.files import remove_quietly, temporary_beside
 
 # MPEG-4 Part 2: every OpenCV FFmpeg build has its encoder (pip wheels lack H.264's).
 FOURCC = "mp4v"
@@ -30,14 +31,12 @@ class Recorder:
         self._cv2 = cv2
         self.path = os.path.abspath(os.fspath(path))
         self.fps = float(fps) if fps and fps > 0 else DEFAULT_FPS
-        folder, name = os.path.split(self.path)
-        stem, ext = os.path.splitext(name)
+        folder, ext = os.path.dirname(self.path), os.path.splitext(self.path)[1]
         if ext.lower() not in (".mp4", ".m4v", ".mov"):
             raise EdgekitError(f"{path}: record to an .mp4 file")
         if not os.path.isdir(folder):
             raise EdgekitError(f"{path}: the folder {folder} does not exist")
-        # Same folder (so the rename is atomic), same extension (FFmpeg picks the container by it).
-        self.temp_path = os.path.join(folder, f".{stem}.recording-{os.getpid()}{ext}")
+        self.temp_path = None  # made with the writer, at the first frame
         self.size = None
         self.frames = 0
         self.resized = 0
@@ -88,8 +87,13 @@ class Recorder:
     def _open(self, size):
         cv2 = self._cv2
         size = (max(2, size[0] - size[0] % 2), max(2, size[1] - size[1] % 2))
-        writer = cv2.VideoWriter(self.temp_path, cv2.VideoWriter_fourcc(*FOURCC), self.fps, size)
-        if not writer.isOpened():
+        # Beside the target (so the rename is atomic), with its extension (FFmpeg picks the container by it).
+        try:
+            self.temp_path = temporary_beside(self.path)
+            writer = cv2.VideoWriter(self.temp_path, cv2.VideoWriter_fourcc(*FOURCC), self.fps, size)
+        except OSError:
+            writer = None
+        if writer is None or not writer.isOpened():
             self._discard()
             raise EdgekitError(f"{self.path}: OpenCV cannot write an MP4 ({FOURCC}) here: check the folder is "
                                "writable and OpenCV was built with FFmpeg")
@@ -104,13 +108,12 @@ class Recorder:
         if not self.frames:
             self._discard()
             return None
-        os.chmod(self.temp_path, 0o644)
         os.replace(self.temp_path, self.path)
         return self.path
 
     def _discard(self):
-        if os.path.exists(self.temp_path):
-            os.unlink(self.temp_path)
+        if self.temp_path:
+            remove_quietly(self.temp_path)
 
     def __enter__(self):
         return self
