@@ -12,8 +12,9 @@ import random
 from collections import namedtuple
 
 from edgekit.errors import EdgekitError
+from edgekit.image_folders import (coco_annotation_files, coco_picture_folders, coco_split, dataset_kind,
+                                   find_picture, is_image_file, list_images, picture_root)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 LIST_SUFFIXES = (".txt", ".lst", ".list")
 
@@ -29,19 +30,6 @@ class CalibrationDataError(EdgekitError):
     exit_code = 2
 
 
-def _is_image(name):
-    return name.lower().endswith(IMAGE_SUFFIXES)
-
-
-def _walk_images(folder):
-    """Every picture under `folder`, sorted so that sampling does not depend on the file system's order."""
-    found = []
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [os.path.join(root, f) for f in sorted(files) if _is_image(f) and not f.startswith(".")]
-    return found
-
-
 def _stratum(path, base):
     """The first folder below `base` (class folders, train/val splits); '' for pictures at the top."""
     parts = os.path.relpath(path, base).split(os.sep)
@@ -53,10 +41,10 @@ def _pictures(paths, base):
 
 
 def _coco_images(folder):
-    """Pictures a COCO annotation file lists, resolved against the dataset's image folders."""
-    annotations = sorted(glob.glob(os.path.join(folder, "annotations", "*.json")))
+    """Pictures the COCO annotation files list (every split: each is a stratum), found where the dataset
+    keeps them."""
     items = []
-    for path in annotations:
+    for path in coco_annotation_files(folder):
         try:
             with open(path, encoding="utf-8") as f:
                 document = json.load(f)
@@ -64,44 +52,27 @@ def _coco_images(folder):
             continue
         if not isinstance(document, dict) or not isinstance(document.get("images"), list):
             continue
-        split = os.path.splitext(os.path.basename(path))[0].replace("instances_", "")
-        roots = [os.path.join(folder, split), os.path.join(folder, "images", split), os.path.join(folder, "images"),
-                 folder]
+        split, folders = coco_split(path), coco_picture_folders(path, folder)
         for entry in document["images"]:
             name = entry.get("file_name") if isinstance(entry, dict) else None
             if not name:
                 continue
-            found = next((os.path.join(r, name) for r in roots if os.path.isfile(os.path.join(r, name))), None)
             # A listed file that is not there still counts, as a skipped file.
-            items.append(Item(found or os.path.join(roots[0], name), None, split))
+            items.append(Item(find_picture(name, folders) or os.path.join(folders[0], name), None, split))
     return items
 
 
-def _dataset_kind(folder):
-    """coco / yolo / voc when the folder looks like one of those datasets, else None."""
-    if os.path.isdir(os.path.join(folder, "JPEGImages")):
-        return "voc"
-    if os.path.isdir(os.path.join(folder, "annotations")) and glob.glob(os.path.join(folder, "annotations", "*.json")):
-        return "coco"
-    if os.path.isdir(os.path.join(folder, "images")) and (
-            os.path.isdir(os.path.join(folder, "labels")) or glob.glob(os.path.join(folder, "*.yaml"))):
-        return "yolo"
-    return None
-
-
 def _from_folder(folder):
-    kind = _dataset_kind(folder)
-    if kind == "voc":
-        base = os.path.join(folder, "JPEGImages")
-        return kind, _pictures(_walk_images(base), base)
+    kind = dataset_kind(folder)
+    if kind in ("voc", "yolo"):
+        base = picture_root(folder, kind)
+        return kind, _pictures(list_images(base), base)
     if kind == "coco":
         items = _coco_images(folder)
         if items:
             return kind, items
-    if kind == "yolo":
-        base = os.path.join(folder, "images")
-        return kind, _pictures(_walk_images(base), base)
-    return "folder", _pictures(_walk_images(folder), folder)
+    # Not a dataset, or JSON files that list no pictures: every image below the folder.
+    return "folder", _pictures(list_images(folder), folder)
 
 
 def _from_list(path):
@@ -144,7 +115,7 @@ def find_items(spec, video_every=10):
     """The `Source` a user named: a folder (recursive), glob pattern, list file, video or dataset folder."""
     spec = os.fspath(spec)
     if any(c in spec for c in "*?[") and not os.path.exists(spec):
-        paths = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p) and _is_image(p))
+        paths = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p) and is_image_file(p))
         base = os.path.commonpath(paths) if len(paths) > 1 else os.path.dirname(spec)
         items = [Item(p, None, _stratum(p, os.path.dirname(base) if len(paths) <= 1 else base)) for p in paths]
         return _non_empty(Source(spec, "glob", items))
@@ -160,7 +131,7 @@ def find_items(spec, video_every=10):
         return _non_empty(Source(spec, "video", _from_video(spec, video_every)))
     if lower.endswith(LIST_SUFFIXES):
         return _non_empty(Source(spec, "list", _from_list(spec)))
-    if _is_image(spec):
+    if is_image_file(spec):
         return Source(spec, "file", [Item(spec, None, "")])
     raise CalibrationDataError(f"{spec}: not a calibration source: give an image folder, a glob like 'imgs/*.jpg', "
                                "a .txt list of images, a video, or a COCO / YOLO / VOC dataset folder")

@@ -18,9 +18,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from edgekit import image_folders
 from edgekit.errors import EdgekitError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+# For messages: what counts as an image, from the one list calibration uses too.
+_SUFFIXES_TEXT = ", ".join(image_folders.IMAGE_SUFFIXES)
 # Pascal VOC marks object boundaries and "don't care" pixels with 255 in its masks.
 IGNORE_ID = 255
 
@@ -51,8 +53,8 @@ def label_index(labels):
 
 
 def list_images(folder):
-    """Image files under `folder` (recursively), sorted, so every run sees the same order."""
-    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    """Image files under `folder` (recursively, in `image_folders.list_images`' stable order), as Paths."""
+    return [Path(p) for p in image_folders.list_images(folder)]
 
 
 def _existing_folder(root):
@@ -73,7 +75,7 @@ def image_folder(root):
         return ClassFolder(str(root), samples, {name: None for name in classes}, False)
     samples = [Sample(str(p), None) for p in list_images(root)]
     if not samples:
-        raise EdgekitError(f"{root}: no images (.png, .jpg, .jpeg, .bmp) in this folder or below; put one "
+        raise EdgekitError(f"{root}: no images ({_SUFFIXES_TEXT}) in this folder or below; put one "
                            "subfolder of images per class in it")
     return ClassFolder(str(root), samples, {}, True)
 
@@ -107,25 +109,25 @@ def detection_set(root):
     if root.is_file() and root.suffix.lower() == ".json":
         return read_coco(root)
     root = _existing_folder(root)
-    if (root / "Annotations").is_dir():
+    kind = image_folders.dataset_kind(root)
+    if kind == "voc":
         return read_voc(root)
-    if (root / "labels").is_dir():
+    if kind == "yolo":
         return read_yolo(root)
-    found = sorted(root.glob("*.json")) + sorted(root.glob("annotations/*.json"))
+    found = image_folders.coco_annotation_files(root)
     if len(found) == 1:
         return read_coco(found[0], root)
     if len(found) > 1:
-        raise EdgekitError(f"{root}: several annotation files ({', '.join(p.name for p in found[:4])}); "
+        raise EdgekitError(f"{root}: several annotation files ({', '.join(Path(p).name for p in found[:4])}); "
                            "give the one to use as --data FILE.json")
     raise EdgekitError(f"{root}: no detection annotations found: give a COCO .json, a YOLO folder (images/ "
                        "and labels/*.txt) or a Pascal VOC folder (Annotations/*.xml and JPEGImages/)")
 
 
 def _image_file(name, folders, annotations_path):
-    for folder in folders:
-        candidate = Path(folder) / name
-        if candidate.is_file():
-            return candidate
+    found = image_folders.find_picture(name, folders)
+    if found:
+        return Path(found)
     raise EdgekitError(f"{annotations_path}: image {name} not found (looked in "
                        f"{', '.join(str(f) for f in folders)}); put the images beside the annotations or in "
                        "images/")
@@ -143,7 +145,7 @@ def read_coco(path, root=None):
     if not isinstance(document, dict) or not all(isinstance(document.get(k), list)
                                                  for k in ("images", "annotations", "categories")):
         raise _malformed(path, "COCO annotations (missing 'images', 'annotations' or 'categories')", fix)
-    folders = [root, root / "images", path.parent, path.parent / "images", path.parent.parent / "images"]
+    folders = image_folders.coco_picture_folders(path, root)
     try:
         categories = {int(c["id"]): str(c["name"]) for c in document["categories"]}
         images, samples = {}, []
@@ -198,7 +200,7 @@ def _yaml_names(path):
 def read_yolo(root):
     """YOLO txt: labels/X.txt holds `class xc yc w h` per object, normalized to the image of images/X.*."""
     root = Path(root)
-    image_root = root / "images" if (root / "images").is_dir() else root
+    image_root = Path(image_folders.picture_root(root, "yolo"))
     names = _yolo_names(root)
     samples, images, annotations, seen = [], {}, [], set()
     for image_id, image in enumerate(list_images(image_root)):
@@ -226,7 +228,7 @@ def read_yolo(root):
             annotations.append({"image_id": image_id, "category_id": class_id, "bbox": box,
                                 "area": box[2] * box[3], "iscrowd": 0})
     if not samples:
-        raise EdgekitError(f"{image_root}: no images (.png, .jpg, .jpeg, .bmp) for the YOLO labels")
+        raise EdgekitError(f"{image_root}: no images ({_SUFFIXES_TEXT}) for the YOLO labels")
     categories = {i: names.get(i, f"class {i}") for i in sorted(set(names) | seen)}
     return DetectionSet(str(root), "yolo", samples, images, categories, annotations)
 
@@ -235,7 +237,7 @@ def read_voc(root):
     """Pascal VOC: Annotations/X.xml per image, objects with name and bndbox; `difficult` objects count
     as crowd regions, which COCO's evaluation neither rewards nor penalizes, as VOC's own metric does."""
     root = Path(root)
-    folders = [root / "JPEGImages", root / "images", root]
+    folders = image_folders.picture_folders(root, "voc")
     samples, images, annotations, names = [], {}, [], {}
     for image_id, xml in enumerate(sorted((root / "Annotations").glob("*.xml"))):
         try:

@@ -19,11 +19,11 @@ from collections import namedtuple
 import numpy as np
 
 from edgekit.errors import EdgekitError
+from edgekit.image_folders import IMAGE_SUFFIXES, is_image_file
 from edgekit.runtime import images
 
 Source = namedtuple("Source", "kind target live text")
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 LIVE_KINDS = ("camera", "stream", "gstreamer")
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 # A stream that stops answering must not hang the capture thread for ever: after this long OpenCV's
@@ -172,7 +172,7 @@ class FolderReader:
 
     def __init__(self, folder):
         self.paths = sorted(os.path.join(folder, name) for name in os.listdir(folder)
-                            if name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith("."))
+                            if is_image_file(name) and not name.startswith("."))
         if not self.paths:
             raise EdgekitError(f"{folder}: no images ({' '.join(IMAGE_SUFFIXES)}) in this folder")
         self.position = 0
