@@ -30,7 +30,8 @@ LITE_MEAN, LITE_STD = 127.0, 128.0
 TASKS = ("classification", "detection")
 
 ConversionResult = namedtuple("ConversionResult", "int8_path float_path compiled_path report_json report_html "
-                                                  "metadata calibration method warnings check compile timings")
+                                                  "metadata calibration method warnings check compile timings "
+                                                  "agreement")
 Options = namedtuple("Options", "num_samples method io mean std resize task seed strict labels compile "
                                 "write_float report cache_dir video_every max_detections score_threshold "
                                 "iou_threshold quiet bias_correction bias_samples")
@@ -335,7 +336,7 @@ def convert(model, calib, out_dir, weights=None, name=None, options=DEFAULTS, pr
     compile_document, compiled_path = _compile(int8_path, out_dir, document, int8_name, options, warnings)
     timings["total_before_report"] = time.perf_counter() - start
 
-    report_json = report_html = None
+    report_json = report_html = agreement = None
     if options.report:
         from edgekit.converters import report
 
@@ -348,13 +349,14 @@ def convert(model, calib, out_dir, weights=None, name=None, options=DEFAULTS, pr
                 compile_document=compile_document, cache_hit=cache_hit, options=options, float_path=float_path,
                 int8_path=int8_path)
         report_json, report_html = report.write(out_dir, name, document_)
+        agreement = document_["agreement_with_float"]
         timings["report"] = time.perf_counter() - step
     timings["total"] = time.perf_counter() - start
     return ConversionResult(int8_path=int8_path, float_path=float_path, compiled_path=compiled_path,
                             report_json=report_json, report_html=report_html, metadata=document,
                             calibration=calibration_summary, method=options.method, warnings=warnings,
                             check=checks.check.summary(verdict.prediction), compile=compile_document,
-                            timings={k: round(v, 3) for k, v in timings.items()})
+                            timings={k: round(v, 3) for k, v in timings.items()}, agreement=agreement)
 
 
 def _compile(int8_path, out_dir, document, int8_name, options, warnings):

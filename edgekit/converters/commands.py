@@ -19,6 +19,10 @@ def format_result(result):
     corrected = " + bias correction" if "bias correction" in result.metadata.get("calibration", "") else ""
     lines.append(f"calibration    {result.method}{corrected}, {c['used']} images from {c['source']} "
                  f"({c['skipped']} skipped)")
+    found = result.agreement
+    if found:
+        lines.append(f"vs float       same top-1 class on {100 * found['top1']:.1f}% of {found['pictures']} calibration "
+                     f"pictures, mean KL {found['mean_kl']:.3f}")
     e = result.check
     lines.append(f"edge tpu       {e['tpu']} of {e['ops']} ops predicted on the Edge TPU"
                  + (f"; on the CPU: {', '.join(sorted(e['cpu_ops']))}" if e["cpu_ops"] else ""))

@@ -68,6 +68,9 @@ def test_convert_prints_where_files_went(files, tmp_path):
     assert f"float model    {tmp_path / 'tiny_float.tflite'}" in result.stdout
     assert "fewer than 100" in result.stderr and result.stderr.startswith("edgekit: warning: ")
     assert "calibration    mse + bias correction, 6 images" in result.stdout
+    found = json.loads((tmp_path / "tiny_report.json").read_text())["agreement_with_float"]
+    assert (f"vs float       same top-1 class on {100 * found['top1']:.1f}% of 6 calibration pictures, "
+            f"mean KL {found['mean_kl']:.3f}") in result.stdout
     assert sorted(os.listdir(tmp_path)) == ["tiny_float.tflite", "tiny_int8.tflite", "tiny_report.html",
                                             "tiny_report.json"]
 
@@ -78,6 +81,7 @@ def test_convert_json(files, tmp_path):
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["method"] == "percentile" and document["calibration"]["used"] == 4
+    assert document["agreement"]["pictures"] == 4 and 0.0 <= document["agreement"]["top1"] <= 1.0
     assert document["calibration"]["kind"] == "glob" and document["calibration"]["strata"] == {"c0": 2, "c1": 2}
     assert document["int8_path"] == str(tmp_path / "tiny_int8.tflite")
     assert document["check"]["cpu"] == 0 and document["compile"]["ran"] is False
