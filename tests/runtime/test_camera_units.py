@@ -174,6 +174,21 @@ def test_overlay_draws_classes_and_a_status_bar():
     assert (drawn[:20, :60] == 0).any()  # the class caption's black box, top left
 
 
+@pytest.mark.parametrize("size", [(480, 640), (24, 40)])
+def test_overlay_draws_classes_on_the_corner_exactly_as_on_the_whole_frame(coral, size):
+    """The camera draws class lines on the top-left crop only; the pixels are those of drawing on the whole
+    frame (annotate.draw_classes, what `edgekit run` saves), for a frame smaller than the lines too."""
+    from edgekit.runtime import annotate
+    from edgekit.runtime.camera.overlay import draw_status, pil_to_bgr, status_text
+
+    bgr = cv2.resize(cv2.imread(str(coral("parrot.jpg"))), size[::-1])
+    classes = [{"id": 88, "label": "macaw", "score": 0.97}, {"id": 1, "label": "a much longer label, with a comma",
+                                                            "score": 0.02}, {"id": 2, "label": "x", "score": 0.01}]
+    result = {"classes": classes, "latency_ms": 9.5}
+    whole = draw_status(pil_to_bgr(annotate.draw_classes(bgr_to_pil(bgr), classes)), status_text(20.0, 9.5, 3))
+    np.testing.assert_array_equal(annotate_frame(bgr, result, fps=20.0, dropped=3), whole)
+
+
 def test_server_is_wanted_only_while_someone_watches():
     import urllib.request
 

