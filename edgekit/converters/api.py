@@ -347,7 +347,7 @@ def convert(model, calib, out_dir, weights=None, name=None, options=DEFAULTS, pr
                 edits=edits, statistics=statistics, method=options.method, calibration=calibration_summary,
                 prediction=verdict.prediction, warnings=warnings, timings=timings,
                 compile_document=compile_document, cache_hit=cache_hit, options=options, float_path=float_path,
-                int8_path=int8_path)
+                int8_path=int8_path, bias_corrected=corrected)
         report_json, report_html = report.write(out_dir, name, document_)
         agreement = document_["agreement_with_float"]
         timings["report"] = time.perf_counter() - step

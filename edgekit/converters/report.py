@@ -115,7 +115,7 @@ def output_agreement(calibrated, int8_model, int8_bytes, batches, mean, std, sam
 
 
 def build(name, int8_model, calibrated, batches, recorded, edits, statistics, method, calibration, prediction,
-          warnings, timings, compile_document, cache_hit, options, float_path, int8_path):
+          warnings, timings, compile_document, cache_hit, options, float_path, int8_path, bias_corrected=False):
     from edgekit.compiler import check
 
     graph = int8_model.main
@@ -135,7 +135,8 @@ def build(name, int8_model, calibrated, batches, recorded, edits, statistics, me
         chosen = edits.get(index, (r.low, r.high))
         activation_ranges.append({"index": index, "name": r.name, "min": r.low, "max": r.high, "chosen": [float(chosen[0]), float(chosen[1])]})
     return {"name": name, "files": {"int8": int8_path, "float": float_path},
-            "method": method, "statistics_cached": cache_hit, "io": options.io,
+            "method": method, "bias_correction": bool(bias_corrected), "statistics_cached": cache_hit,
+            "io": options.io,
             "normalization": {"mean": options.mean, "std": options.std},
             "input": _tensor_doc(int8_model.input_tensors()[0]),
             "outputs": [_tensor_doc(t) for t in int8_model.output_tensors()],
@@ -205,19 +206,25 @@ def _svg_snr(rows, width=720, height=200):
     return "".join(parts)
 
 
+def _short(tensor_name):
+    """A fused op's tensor name lists every op folded into it ("a;b;c"): the first says which layer it is."""
+    return tensor_name.split(";")[0]
+
+
 def _table(header, rows):
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _agreement_html(found):
+def _agreement_html(found, name):
     if not found:
         return ""
+    command = f"edgekit eval {name}_int8.tflite --data DIR --reference {name}_float.tflite"
     text = (f"<h2>Agreement with the float model</h2><p>On {found['pictures']} calibration pictures the int8 "
             f"model's top-1 class is the float model's on {100 * found['top1']:.1f}%, mean KL divergence "
             f"{found['mean_kl']:.4f} nats. Calibration pictures flatter a little: check held-out pictures with "
-            "<code>edgekit eval MODEL_int8.tflite --data DIR --reference MODEL_float.tflite</code>.")
+            f"<code>{html.escape(command)}</code> (the float model comes with <code>--float</code>).")
     if found["top2_logits_within_one_step"] is not None:
         text += (f" On {found['top2_logits_within_one_step']} of them the float model's top two logits lie "
                  f"within one step ({found['logit_step']:.4g}) of the int8 logits: there the 8-bit head cannot "
@@ -231,21 +238,23 @@ def to_html(doc):
     cal = doc["calibration"]
     sections = [
         f"<h1>{html.escape(doc['name'])}: int8 conversion report</h1>",
-        f"<p>Calibration method <b>{html.escape(doc['method'])}</b>, I/O {doc['io']}, input "
+        f"<p>Calibration method <b>{html.escape(doc['method'])}"
+        f"{' + bias correction' if doc.get('bias_correction') else ''}</b>, I/O {doc['io']}, input "
         f"{html.escape(str(doc['input']['shape']))} {doc['input']['type']} scale {doc['input']['scale']:.6g} zero point "
         f"{doc['input']['zero_point']}.</p>",
         "<h2>Warnings</h2>" + ("<ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in doc["warnings"]) + "</ul>"
                                if doc["warnings"] else "<p>none</p>"),
         "<h2>Edge TPU (predicted)</h2>"
-        f"<p>{e['tpu']} of {e['ops']} ops on the Edge TPU, {e['cpu']} on the CPU {html.escape(str(e['cpu_ops']))}. "
+        f"<p>{e['tpu']} of {e['ops']} ops on the Edge TPU, {e['cpu']} on the CPU"
+        f"{': ' + html.escape(', '.join(f'{op} x{n}' for op, n in sorted(e['cpu_ops'].items()))) if e['cpu_ops'] else ''}. "
         f"Parameters {doc['parameters']['bytes'] / 2**20:.2f} MiB of about "
         f"{doc['parameters']['on_chip_cache_bytes'] / 2**20:.2f} MiB on-chip cache "
         f"({'fits' if doc['parameters']['fits'] else 'does not fit: the rest streams every inference'}).</p>",
-        _agreement_html(doc.get("agreement_with_float")),
+        _agreement_html(doc.get("agreement_with_float"), doc["name"]),
         "<h2>Where accuracy goes: float vs int8 per tensor</h2>",
         _svg_snr(doc["layer_errors"]),
         "<p>Worst tensors:</p>" + _table(("tensor", "SNR dB", "RMSE (int8 steps)", "scale"),
-                                         [(r["name"], f"{r['snr_db']:.1f}", f"{r['rmse_in_steps']:.2f}",
+                                         [(_short(r["name"]), f"{r['snr_db']:.1f}", f"{r['rmse_in_steps']:.2f}",
                                            f"{r['scale']:.4g}") for r in worst]),
         "<h2>Activation ranges (grey: calibrated min/max, blue: used)</h2>", _svg_ranges(doc["activation_ranges"]),
         "<h2>Calibration set</h2>"
@@ -258,7 +267,7 @@ def to_html(doc):
         "<h2>Timings (s)</h2>" + _table(("step", "seconds"), sorted(doc["timings_s"].items())),
     ]
     style = ("<style>body{font-family:sans-serif;max-width:980px;margin:2em auto}table{border-collapse:collapse;"
-             "font-size:12px}td,th{border:1px solid #ddd;padding:2px 6px}</style>")
+             "font-size:12px}td,th{border:1px solid #ddd;padding:2px 6px;overflow-wrap:anywhere}</style>")
     return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(doc['name'])}</title>{style}" \
            f"</head><body>{''.join(sections)}</body></html>"
 

@@ -68,7 +68,10 @@ def test_convert_prints_where_files_went(files, tmp_path):
     assert f"float model    {tmp_path / 'tiny_float.tflite'}" in result.stdout
     assert "fewer than 100" in result.stderr and result.stderr.startswith("edgekit: warning: ")
     assert "calibration    mse + bias correction, 6 images" in result.stdout
-    found = json.loads((tmp_path / "tiny_report.json").read_text())["agreement_with_float"]
+    report = json.loads((tmp_path / "tiny_report.json").read_text())
+    assert report["bias_correction"] is True
+    assert "Calibration method <b>mse + bias correction</b>" in (tmp_path / "tiny_report.html").read_text()
+    found = report["agreement_with_float"]
     assert (f"vs float       same top-1 class on {100 * found['top1']:.1f}% of 6 calibration pictures, "
             f"mean KL {found['mean_kl']:.3f}") in result.stdout
     assert sorted(os.listdir(tmp_path)) == ["tiny_float.tflite", "tiny_int8.tflite", "tiny_report.html",

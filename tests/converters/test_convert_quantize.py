@@ -167,12 +167,13 @@ def test_edgekit_run_top_class_matches_keras(converted, photos):
 def test_report_written(converted):
     _, result = converted
     report = json.loads(open(result.report_json).read())
-    assert report["method"] == "minmax" and report["parameters"]["fits"]
+    assert report["method"] == "minmax" and report["bias_correction"] is False and report["parameters"]["fits"]
     assert {o["op"] for o in report["ops"]} >= {"CONV_2D", "DEPTHWISE_CONV_2D", "SOFTMAX"}
     errors = {r["name"]: r for r in report["layer_errors"]}
     assert len(errors) >= 4 and all(r["snr_db"] is None or r["snr_db"] > 5 for r in errors.values())
     html = open(result.report_html).read()
     assert "<svg" in html and "Where accuracy goes" in html
+    assert "Calibration method <b>minmax</b>" in html and "on the CPU." in html  # no empty op list
     import re
     import xml.etree.ElementTree as ElementTree
 
