@@ -156,11 +156,10 @@ def head_ceilings(logits, int8_model_path):
     """Top-1 agreement with float that a perfect network upstream of the head would still lose: the float
     logits rounded to the int8 model's logit grid (scale and zero point of the SOFTMAX input), then the
     softmax rounded to the uint8 output's 1/256 steps; argmax picks the lowest index on a tie, as np.argmax."""
+    from edgekit.converters.report import logits_tensor
     from edgekit.tflite.model import read_model
 
-    model = read_model(int8_model_path)
-    softmax_op = next(op for op in model.main.operators if op.name == "SOFTMAX")
-    scale, zero_point = model.main.tensors[softmax_op.inputs[0]].quantization.per_tensor
+    scale, zero_point = logits_tensor(read_model(int8_model_path).main).quantization.per_tensor
     top = logits.argmax(axis=1)
     on_grid = scale * (np.clip(np.round(logits / scale + zero_point), -128, 127) - zero_point)
     return {"logit_scale": round(float(scale), 5),

@@ -30,10 +30,10 @@ def normalize_batch(pixels, dtype, scale, zero_point, mean, std):
     return common.normalize(pixels, dtype, scale, zero_point, mean, std)[None]
 
 
-def layer_errors(calibrated, int8_bytes, batches, mean, std, samples=ERROR_SAMPLES):
+def layer_errors(float_run, int8_run, batches, mean, std, samples=ERROR_SAMPLES):
     """Per activation tensor present in both models (matched by name): RMSE in units of the int8 scale,
-    SNR in dB, over the first `samples` calibration inputs."""
-    float_run, int8_run = tensor_reader(calibrated), tensor_reader(int8_bytes)
+    SNR in dB, over the first `samples` calibration inputs. The runs: `tensor_reader`s of the calibrated
+    float model and of the int8 model."""
     float_by_name = {d["name"]: d["index"] for d in float_run.get_tensor_details()}
     pairs = []
     for d in int8_run.get_tensor_details():
@@ -74,13 +74,13 @@ def layer_errors(calibrated, int8_bytes, batches, mean, std, samples=ERROR_SAMPL
     return rows
 
 
-def _softmax_input(graph):
+def logits_tensor(graph):
     """The tensor a classifier's SOFTMAX reads (its logits), or None."""
     softmax = [op for op in graph.operators if op.name == "SOFTMAX"]
     return graph.tensors[softmax[-1].inputs[0]] if softmax else None
 
 
-def output_agreement(calibrated, int8_model, int8_bytes, batches, mean, std, samples=AGREEMENT_SAMPLES):
+def output_agreement(float_run, int8_run, int8_model, batches, mean, std, samples=AGREEMENT_SAMPLES):
     """A classifier's int8 output against the float one on calibration pictures: top-1 agreement, mean KL,
     and the pictures whose top two float logits lie closer than one step of the int8 logit tensor.
 
@@ -88,11 +88,10 @@ def output_agreement(calibrated, int8_model, int8_bytes, batches, mean, std, sam
     neighbouring steps, so the int8 top-1 there is close to a coin toss. None for other models."""
     from edgekit.evaluation import metrics
 
-    logits = _softmax_input(int8_model.main)
+    logits = logits_tensor(int8_model.main)
     outputs = int8_model.output_tensors()
     if logits is None or len(outputs) != 1 or outputs[0].shape[-1] < 2 or not logits.is_quantized:
         return None
-    float_run, int8_run = tensor_reader(calibrated), tensor_reader(int8_bytes)
     float_logits = next((d["index"] for d in float_run.get_tensor_details() if d["name"] == logits.name), None)
     float_input, float_output = float_run.get_input_details()[0], float_run.get_output_details()[0]
     int8_input, int8_output = int8_run.get_input_details()[0], int8_run.get_output_details()[0]
@@ -127,9 +126,12 @@ def build(name, int8_model, calibrated, batches, recorded, edits, statistics, me
                     "inputs": [graph.tensors[i].type for i in op.inputs if i >= 0],
                     "outputs": [graph.tensors[i].type for i in op.outputs if i >= 0],
                     "edgetpu": v.status if v else None, "reason": v.reason if v else None})
-    int8_bytes = bytes(open(int8_path, "rb").read())
-    errors = layer_errors(calibrated, int8_bytes, batches, options.mean, options.std)
-    agreement = output_agreement(calibrated, int8_model, int8_bytes, batches, options.mean, options.std)
+    with open(int8_path, "rb") as f:
+        # The file as written (metadata included): the model users will run.
+        int8_run = tensor_reader(f.read())
+    float_run = tensor_reader(calibrated)  # both built once: each costs a model load and tensor allocation
+    errors = layer_errors(float_run, int8_run, batches, options.mean, options.std)
+    agreement = output_agreement(float_run, int8_run, int8_model, batches, options.mean, options.std)
     activation_ranges = []
     for index, r in sorted(recorded.items()):
         chosen = edits.get(index, (r.low, r.high))
@@ -273,7 +275,6 @@ def to_html(doc):
 
 
 def write(out_dir, name, doc):
-
     json_path = write_atomic(os.path.join(out_dir, f"{name}_report.json"),
                              json.dumps(doc, indent=2, default=_default))
     html_path = write_atomic(os.path.join(out_dir, f"{name}_report.html"), to_html(doc))
