@@ -79,41 +79,46 @@ def draw_objects(image, objects, labels=None, width=None):
     return image
 
 
-def _class_lines(classes, labels, font):
-    """[(text, background box, text origin)] of each line `draw_classes` writes, top to bottom."""
-    lines, y = [], 2
+def class_captions(classes, labels=None):
+    """[(text, background box, text origin)] of the "label score" lines `draw_classes` writes, top to bottom.
+
+    `classes` holds `Class` tuples (named through `labels`) or dicts with "label"/"id" and "score".
+    """
+    font = ImageFont.load_default()
+    captions, y = [], 2
     for c in classes:
         if isinstance(c, dict):
             text = f"{c.get('label') or label_name(labels, c['id'])} {c['score']:.2f}"
         else:
             text = f"{label_name(labels, c.id)} {c.score:.2f}"
         left, top, right, bottom = font.getbbox(text)
-        lines.append((text, (2, y, 6 + right - left, y + bottom - top + 4), (4, y + 2 - top)))
+        captions.append((text, (2, y, 6 + right - left, y + bottom - top + 4), (4, y + 2 - top)))
         y += bottom - top + 6
-    return lines
+    return captions
 
 
-def draw_classes(image, classes, labels=None):
-    """A copy of `image` (RGB) with one "label score" line per class in the top-left corner.
-
-    `classes` holds `Class` tuples (named through `labels`) or dicts with "label"/"id" and "score".
-    """
+def draw_captions(image, captions):
+    """A copy of `image` (RGB) with `class_captions` drawn: white text on black boxes, top left."""
     image = image.convert("RGB")
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default()
-    for text, box, origin in _class_lines(classes, labels, font):
+    for text, box, origin in captions:
         draw.rectangle(box, fill=(0, 0, 0))
         draw.text(origin, text, fill=(255, 255, 255), font=font)
     return image
 
 
-def classes_corner(classes, labels=None):
-    """(width, height) of the top-left corner `draw_classes` draws in: every pixel it changes lies inside,
-    so a caller may draw on that crop alone (the camera does, on every frame). (0, 0) for no classes."""
-    lines = _class_lines(classes, labels, ImageFont.load_default())
-    if not lines:
+def draw_classes(image, classes, labels=None):
+    """A copy of `image` (RGB) with one "label score" line per class in the top-left corner."""
+    return draw_captions(image, class_captions(classes, labels))
+
+
+def captions_corner(captions):
+    """(width, height) of the top-left corner `draw_captions` draws in: every pixel it changes lies inside,
+    so a caller may draw on that crop alone (the camera does, on every frame). (0, 0) for no captions."""
+    if not captions:
         return 0, 0
-    return max(box[2] for _, box, _ in lines) + 1, lines[-1][1][3] + 1
+    return max(box[2] for _, box, _ in captions) + 1, captions[-1][1][3] + 1
 
 
 def _clip(bbox, size):

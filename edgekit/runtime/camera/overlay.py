@@ -69,9 +69,9 @@ def annotate_frame(bgr, result, labels=None, fps=0.0, dropped=0):
     # frame gives the same pixels for a tenth of the work (2 ms a 640x480 frame on the output thread,
     # which shares the cores with inference).
     out = bgr.copy()
-    classes = result.get("classes", [])
-    width, height = annotate.classes_corner(classes)
+    captions = annotate.class_captions(result.get("classes", []))
+    width, height = annotate.captions_corner(captions)
     width, height = min(width, out.shape[1]), min(height, out.shape[0])
     if width and height:
-        out[:height, :width] = pil_to_bgr(annotate.draw_classes(bgr_to_pil(out[:height, :width]), classes))
+        out[:height, :width] = pil_to_bgr(annotate.draw_captions(bgr_to_pil(out[:height, :width]), captions))
     return draw_status(out, status)
