@@ -24,10 +24,9 @@ TARGET_S = 0.5
 
 def side_by_side(paths, target):
     """One model running every input model's graph next to each other (indices shifted, nothing shared)."""
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as fb
+    from edgekit.tflite.builder import pack, unpack
 
-    models = [fb.ModelT.InitFromPackedBuf(bytearray(Path(p).read_bytes()), 0) for p in paths]
+    models = [unpack(Path(p).read_bytes()) for p in paths]
     merged, graph = models[0], models[0].subgraphs[0]
     for extra in models[1:]:
         buffers, codes, tensors = len(merged.buffers), len(merged.operatorCodes), len(graph.tensors)
@@ -45,9 +44,7 @@ def side_by_side(paths, target):
         graph.inputs = list(graph.inputs) + [i + tensors for i in other.inputs]
         graph.outputs = list(graph.outputs) + [i + tensors for i in other.outputs]
     merged.metadata, merged.signatureDefs = None, None
-    builder = flatbuffers.Builder(1 << 20)
-    builder.Finish(merged.Pack(builder), file_identifier=b"TFL3")
-    Path(target).write_bytes(bytes(builder.Output()))
+    Path(target).write_bytes(pack(merged))
     return target
 
 

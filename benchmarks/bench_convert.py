@@ -105,13 +105,13 @@ def peak_mib():
 def worker_bare(folder, pixels_path):
     import tensorflow as tf
 
-    from edgekit.converters import source
+    from edgekit.converters import keras_export
 
     model = build_model()
     pixels = np.load(pixels_path)
     # Timed from the Keras model, like edgekit's: both export the same fixed-batch SavedModel first.
     start = time.perf_counter()
-    saved = source.export_fixed_batch(model, os.path.join(folder, "bare_sm"), (SIZE, SIZE, 3))
+    saved = keras_export.export_fixed_batch(model, os.path.join(folder, "bare_sm"), (SIZE, SIZE, 3))
     converter = tf.lite.TFLiteConverter.from_saved_model(saved)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([model_input(p[None], model)] for p in pixels)
@@ -156,7 +156,7 @@ def head_ceilings(logits, int8_model_path):
     """Top-1 agreement with float that a perfect network upstream of the head would still lose: the float
     logits rounded to the int8 model's logit grid (scale and zero point of the SOFTMAX input), then the
     softmax rounded to the uint8 output's 1/256 steps; argmax picks the lowest index on a tie, as np.argmax."""
-    from edgekit.converters.report import logits_tensor
+    from edgekit.converters.conversion_report import logits_tensor
     from edgekit.tflite.model import read_model
 
     scale, zero_point = logits_tensor(read_model(int8_model_path).main).quantization.per_tensor

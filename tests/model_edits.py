@@ -3,20 +3,19 @@
 Uses the TFLite schema's object API that ships with ai-edge-litert, so the edits are exact.
 """
 
-import flatbuffers
-from ai_edge_litert import schema_py_generated as schema
+from pathlib import Path
+
+from edgekit.tflite.builder import litert_schema, pack, unpack
+
+schema = litert_schema()
 
 
 def load(path):
-    with open(path, "rb") as f:
-        return schema.ModelT.InitFromPackedBuf(bytearray(f.read()), 0)
+    return unpack(Path(path).read_bytes())
 
 
 def save(model, path):
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    with open(path, "wb") as f:
-        f.write(builder.Output())
+    Path(path).write_bytes(pack(model))
     return path
 
 

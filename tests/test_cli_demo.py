@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from edgekit import demo
 from edgekit.cli import cli
+from edgekit.cli.cmd_demo import demo_document, format_demo
 
 pytestmark = pytest.mark.usefixtures("no_edgetpu_compiler")
 
@@ -20,8 +21,9 @@ ESPRESSO = 967
 def test_full_demo_converts_lite0_and_classifies_photos(tmp_path):
     assert demo.full_demo_available()  # the dev extra brings the demo extra
     out = tmp_path / "demo"
-    summary = demo.run_demo(str(out), iterations=3)
-    assert summary["kind"] == "efficientnet-lite0"
+    result = demo.run_demo(str(out), iterations=3)
+    assert result.kind == "efficientnet-lite0"
+    summary = demo_document(result)
     # Every op of the converted model maps, and its parameters fit the on-chip cache.
     assert summary["check"]["tpu"] == summary["check"]["ops"] > 60 and summary["check"]["cpu"] == 0
     assert summary["convert"]["calibration"]["used"] == demo.CALIBRATION_CROPS
@@ -34,7 +36,7 @@ def test_full_demo_converts_lite0_and_classifies_photos(tmp_path):
     assert summary["bench"]["invoke"]["n"] == 3
     assert Path(summary["files"]["report"]).is_file() and summary["files"]["compiled model"] is None
     assert not list(out.rglob(".*"))
-    text = demo.format_demo(summary)
+    text = format_demo(result)
     assert "Egyptian cat" in text and "espresso" in text and "Mapped to Edge TPU" in text
     assert f"{summary['check']['ops']} of {summary['check']['ops']} ops predicted on the Edge TPU" in text
     assert "not compiled   edgetpu_compiler was not found" in text

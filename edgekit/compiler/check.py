@@ -63,19 +63,32 @@ QUANTIZE_FIX = ("convert with full-integer quantization (optimizations=[tf.lite.
                 "inference_input_type/inference_output_type=tf.uint8)")
 
 
+def version_problems(model):
+    """[(op, newest version compiler 16 parses)] for every builtin op newer than that, in execution order."""
+    found = []
+    for op in model.operators():
+        if not op.is_custom:
+            newest = rules.max_version(op.name)
+            if op.version > newest:
+                found.append((op, newest))
+    return found
+
+
+def known_versions_text(newest):
+    """How the compiler knows an op: "up to version N", or "not at all"."""
+    return f"up to version {newest}" if newest else "not at all"
+
+
 def fatal_problem(model):
     """Problems that stop the whole compile: unparseable op versions, dynamic shapes."""
-    for op in model.operators():
-        if op.is_custom:
-            continue
-        newest = rules.max_version(op.name)
-        if op.version > newest:
-            known = f"up to version {newest}" if newest else "not at all"
-            return Fatal("version",
-                         f"op {op.index} {op.name} is version {op.version}, but compiler 16 knows it {known}",
-                         f"Didn't find op for builtin opcode '{op.name}' version '{op.version}' ... "
-                         f"{rules.FATAL_PARSE}",
-                         "re-convert with TensorFlow 2.5 (or avoid the feature that needs the newer version)")
+    too_new = version_problems(model)
+    if too_new:
+        op, newest = too_new[0]
+        return Fatal("version",
+                     f"op {op.index} {op.name} is version {op.version}, but compiler 16 knows it "
+                     f"{known_versions_text(newest)}",
+                     f"Didn't find op for builtin opcode '{op.name}' version '{op.version}' ... {rules.FATAL_PARSE}",
+                     "re-convert with TensorFlow 2.5 (or avoid the feature that needs the newer version)")
     for t in model.main.tensors:
         if t.is_dynamic:
             return Fatal("dynamic", f"tensor '{t.name}' has a dynamic shape {list(t.shape_signature)}",

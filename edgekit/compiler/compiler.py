@@ -13,8 +13,9 @@ import tempfile
 from collections import namedtuple
 from pathlib import Path
 
-from edgekit.compiler import check, report as report_mod, rules
+from edgekit.compiler import check, compiler_log, rules
 from edgekit.errors import EdgekitError
+from edgekit.files import writable_folder
 
 Options = namedtuple("Options", "out_dir min_runtime segments search_delegate step intermediate timeout "
                                 "multiple_subgraphs")
@@ -117,23 +118,10 @@ def _readable_cpu_model(path):
     return model
 
 
-def writable_dir(out_dir):
-    """Create out_dir when needed and prove we can write into it; a one-line error otherwise."""
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".edgekit-probe-"):
-            pass
-    except OSError as e:
-        raise EdgekitError(f"{out_dir}: cannot write the compiled model there ({e.strerror or e}); "
-                           "choose another --out-dir") from None
-    return out
-
-
 def compile_models(models, options=DEFAULT_OPTIONS, environ=None):
     """Compile MODELS together. Raises CompilerMissingError, CompileFailedError or input errors."""
     predictions = validate(models, options)
-    out = writable_dir(options.out_dir)
+    out = Path(writable_folder(options.out_dir, "--out-dir", what="the compiled model there"))
     try:
         compiler = find_compiler(environ)
     except CompilerMissingError as e:
@@ -151,9 +139,9 @@ def compile_models(models, options=DEFAULT_OPTIONS, environ=None):
                                      "retry with --search-delegate") from None
         except OSError as e:
             raise CompilerMissingError(f"{compiler}: cannot be run ({e.strerror}); {GET_IT}") from None
-        parsed = report_mod.parse_output(run.stdout + "\n" + run.stderr)
+        parsed = compiler_log.parse_output(run.stdout + "\n" + run.stderr)
         for log in sorted(Path(work).glob("*.log")):
-            parsed = report_mod.merge_log(parsed, log.read_text(errors="replace"))
+            parsed = compiler_log.merge_log(parsed, log.read_text(errors="replace"))
         produced = sorted(p for p in Path(work).iterdir() if p.suffix == ".tflite")
         disagreements = _disagreements(parsed, predictions)
         result = CompileResult(cmd, run.returncode, parsed, [], predictions, disagreements, run.stdout)
@@ -183,7 +171,7 @@ def _disagreements(parsed, predictions):
     for model in parsed.models:
         for path, prediction in predictions.items():
             if model.input_model and Path(model.input_model).name == Path(path).name and model.rows:
-                found[path] = report_mod.compare(model.rows, prediction)
+                found[path] = compiler_log.compare(model.rows, prediction)
     return found
 
 
@@ -194,7 +182,7 @@ def failure_message(models, parsed, returncode, stderr=""):
         reason = parsed.fatal.message.rstrip(".") + (f" ({detail.split('. ')[0]})" if detail else "")
         return f"{names}: edgetpu_compiler failed: {reason}; {parsed.fatal.fix}"
     if parsed.errors:
-        return f"{names}: edgetpu_compiler failed: {parsed.errors[0]}; {report_mod.GENERIC_FIX}"
+        return f"{names}: edgetpu_compiler failed: {parsed.errors[0]}; {compiler_log.GENERIC_FIX}"
     said = next((line.strip() for line in reversed(stderr.splitlines()) if line.strip()), "")
     return (f"{names}: edgetpu_compiler failed (exit status {returncode})"
-            + (f": {said}" if said else " without a reason") + f"; {report_mod.GENERIC_FIX}")
+            + (f": {said}" if said else " without a reason") + f"; {compiler_log.GENERIC_FIX}")

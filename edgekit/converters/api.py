@@ -15,10 +15,11 @@ import numpy as np
 
 from edgekit.calibration import data as calibration_data
 from edgekit.calibration import ranges as range_methods
-from edgekit.converters import bias, checks, metadata as metadata_mod, quantize, source as model_source
+from edgekit.converters import bias, keras_export, quantize, verify
 from edgekit.errors import EdgekitError
-from edgekit.files import write_atomic
-from edgekit.runtime.pipeline import DEFAULT_RESIZE
+from edgekit.files import writable_folder, write_atomic
+from edgekit.runtime import tasks
+from edgekit.tflite.metadata import embed_metadata, metadata_document, write_sidecar
 from edgekit.tflite.model import read_model
 
 # The measured best on EfficientNet-Lite0 (benchmarks/bench_convert.py, 500 seeded crops and flips of real
@@ -27,7 +28,8 @@ from edgekit.tflite.model import read_model
 # classifiers only: on a detector it costs one pass per convolution (over a hundred).
 DEFAULT_METHOD = "mse"
 LITE_MEAN, LITE_STD = 127.0, 128.0
-TASKS = ("classification", "detection")
+# The tasks edgekit can convert (segmentation models come from elsewhere, ready made).
+CONVERTIBLE_TASKS = (tasks.CLASSIFICATION, tasks.DETECTION)
 
 ConversionResult = namedtuple("ConversionResult", "int8_path float_path compiled_path report_json report_html "
                                                   "metadata calibration method warnings check compile timings "
@@ -57,21 +59,6 @@ def _quiet(options):
 
 class OutputFolderError(EdgekitError):
     exit_code = 2
-
-
-def writable_folder(out_dir):
-    """Create `out_dir` if needed and prove we can write there, before any slow work."""
-    out_dir = os.fspath(out_dir)
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise OutputFolderError(f"{out_dir}: exists and is not a folder; choose another --out")
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".edgekit-probe-"):
-            pass
-    except OSError as e:
-        raise OutputFolderError(f"{out_dir}: cannot write the output folder ({e.strerror or e}); choose a "
-                                "writable --out") from None
-    return out_dir
 
 
 def _labels_list(path):
@@ -222,30 +209,30 @@ def convert(model, calib, out_dir, weights=None, name=None, options=DEFAULTS, pr
         raise EdgekitError(f"unknown --io '{options.io}': use uint8 or int8")
     timings, warnings = {}, []
     start = time.perf_counter()
-    out_dir = writable_folder(out_dir)
+    out_dir = writable_folder(out_dir, "--out", error=OutputFolderError)
     labels = _labels_list(options.labels)
 
     if hasattr(model, "predict") and hasattr(model, "inputs"):
-        loaded = model_source.Loaded(model, name or getattr(model, "name", "model"), "keras.Model", None)
+        loaded = keras_export.Loaded(model, name or getattr(model, "name", "model"), "keras.Model", None)
     else:
         with _quiet(options):
-            loaded = model_source.load_keras(model, weights=weights)
+            loaded = keras_export.load_keras(model, weights=weights)
     name = name or loaded.name
     mean, std = options.mean, options.std
-    folded = model_source.fold_input_normalization(loaded.model)
+    folded = keras_export.fold_input_normalization(loaded.model)
     if folded is not None:
         inner, mean, std = folded
         loaded = loaded._replace(model=inner)
     elif getattr(loaded.model, "edgekit_raw_pixels", False):
         mean, std = 0.0, 1.0
     options = options._replace(mean=mean, std=std)
-    height, width, channels = model_source.input_shape(loaded.model)
+    height, width, channels = keras_export.input_shape(loaded.model)
     if channels != 3:
         raise EdgekitError(f"{loaded.source}: the model takes {channels} channels; edgekit converts RGB image models")
     task = options.task or getattr(loaded.model, "edgekit_task", None) or "classification"
-    if task not in TASKS:
-        raise EdgekitError(f"unknown task '{task}': use {', '.join(TASKS)}")
-    resize = options.resize or DEFAULT_RESIZE[task]
+    if task not in CONVERTIBLE_TASKS:
+        raise EdgekitError(f"unknown task '{task}': use {', '.join(CONVERTIBLE_TASKS)}")
+    resize = options.resize or tasks.DEFAULT_RESIZE[task]
     if labels is None and loaded.zoo and task == "classification" and str(weights).lower() == "imagenet":
         labels = _zoo_imagenet_labels()
     timings["load_model"] = time.perf_counter() - start
@@ -278,7 +265,7 @@ def convert(model, calib, out_dir, weights=None, name=None, options=DEFAULTS, pr
             calibrated = cached_calibration(calibration_key, options.cache_dir)
             saved = None
             if calibrated is None or options.write_float:
-                saved = model_source.export_fixed_batch(loaded.model, os.path.join(workdir, "saved_model"),
+                saved = keras_export.export_fixed_batch(loaded.model, os.path.join(workdir, "saved_model"),
                                                         (height, width, channels), wrap)
             timings["export"] = time.perf_counter() - step
 
@@ -315,17 +302,17 @@ def convert(model, calib, out_dir, weights=None, name=None, options=DEFAULTS, pr
             float_name = f"{name}_float.tflite"
             method_text = f"{options.method}{' + bias correction' if corrected else ''} " \
                           f"({len(calibration.pixels)} images, seed {options.seed})"
-            document = metadata_mod.document(task, (width, height), options.mean, options.std, resize, labels,
-                                             loaded.source, method_text)
-            int8 = metadata_mod.embed(int8, document)
+            document = metadata_document(task, (width, height), options.mean, options.std, resize, labels,
+                                         loaded.source, method_text)
+            int8 = embed_metadata(int8, document)
             int8_model = read_model(int8, name=int8_name)
-            verdict = checks.verify(int8_model, strict=options.strict)
+            verdict = verify.verify(int8_model, strict=options.strict)
             warnings += verdict.warnings
 
             float_bytes = None
             if options.write_float:
                 step = time.perf_counter()
-                float_bytes = metadata_mod.embed(quantize.float_model(saved), document)
+                float_bytes = embed_metadata(quantize.float_model(saved), document)
                 timings["float"] = time.perf_counter() - step
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -338,7 +325,7 @@ def convert(model, calib, out_dir, weights=None, name=None, options=DEFAULTS, pr
 
     report_json = report_html = agreement = None
     if options.report:
-        from edgekit.converters import report
+        from edgekit.converters import conversion_report as report
 
         step = time.perf_counter()
         with _quiet(options):
@@ -355,7 +342,7 @@ def convert(model, calib, out_dir, weights=None, name=None, options=DEFAULTS, pr
     return ConversionResult(int8_path=int8_path, float_path=float_path, compiled_path=compiled_path,
                             report_json=report_json, report_html=report_html, metadata=document,
                             calibration=calibration_summary, method=options.method, warnings=warnings,
-                            check=checks.check.summary(verdict.prediction), compile=compile_document,
+                            check=verify.check.summary(verdict.prediction), compile=compile_document,
                             timings={k: round(v, 3) for k, v in timings.items()}, agreement=agreement)
 
 
@@ -380,7 +367,7 @@ def _compile(int8_path, out_dir, document, int8_name, options, warnings):
         return {"ran": True, "error": str(e)}, None
     compiled = next((p for p in result.outputs if p.endswith("_edgetpu.tflite")), None)
     if compiled:
-        metadata_mod.write_sidecar(compiled, dict(document, cpu_model=int8_name))
+        write_sidecar(compiled, dict(document, cpu_model=int8_name))
     return {"ran": True, "command": result.command, "returncode": result.returncode, "outputs": result.outputs}, \
         compiled
 

@@ -51,16 +51,14 @@ def _channel_error(reference, values, linear):
 
 def correct(int8_bytes, float_bytes, float_inputs, int8_inputs, samples=SAMPLES):
     """The int8 model bytes with corrected biases. float_inputs / int8_inputs: matching input batches."""
-    from ai_edge_litert import schema_py_generated as schema_fb
-
-    from edgekit.converters.quantize import pack
+    from edgekit.tflite.builder import litert_schema, pack, unpack
     from edgekit.tflite.model import read_model
 
     int8_model, float_model = read_model(int8_bytes), read_model(float_bytes)
     layers = targets(int8_model, float_model)
     float_run = tensor_reader(float_bytes)
     float_input = float_run.get_input_details()[0]["index"]
-    model_t = schema_fb.ModelT.InitFromPackedBuf(bytes(int8_bytes), 0)
+    model_t = unpack(int8_bytes)
     tensors_t = model_t.subgraphs[0].tensors
     count = min(samples, len(float_inputs))
     current = bytes(int8_bytes)
@@ -93,7 +91,7 @@ def correct(int8_bytes, float_bytes, float_inputs, int8_inputs, samples=SAMPLES)
             shift = np.where(counts[op] > 0, sums[op] / np.maximum(counts[op], 1), 0.0)
             if sum(t.buffer == bias_t.buffer for t in tensors_t) > 1:
                 # The converter shares identical constant buffers; this bias gets its own before it changes.
-                copy = schema_fb.BufferT()
+                copy = litert_schema().BufferT()
                 copy.data = np.array(model_t.buffers[bias_t.buffer].data, np.uint8)
                 model_t.buffers.append(copy)
                 bias_t.buffer = len(model_t.buffers) - 1

@@ -14,7 +14,8 @@ from collections import namedtuple
 
 import numpy as np
 
-OP_NAME = "TFLite_Detection_PostProcess"
+from edgekit.tflite.model import DETECTION_POSTPROCESS_OP as OP_NAME
+
 Settings = namedtuple("Settings", "num_classes max_detections score_threshold iou_threshold")
 
 

@@ -16,6 +16,8 @@ from collections import namedtuple
 
 import numpy as np
 
+from edgekit.tflite.builder import litert_schema, pack, unpack
+
 IO_TYPES = ("uint8", "int8")
 # name/low/high of one activation range recorded by the calibrator.
 RecordedRange = namedtuple("RecordedRange", "name low high")
@@ -78,26 +80,15 @@ def recorded_ranges(model):
 
 def set_ranges(calibrated, ranges):
     """Calibrated model bytes with the given {tensor index: (low, high)} written into the main subgraph."""
-    from ai_edge_litert import schema_py_generated as schema_fb
-
-    model = schema_fb.ModelT.InitFromPackedBuf(bytes(calibrated), 0)
+    model = unpack(calibrated)
     tensors = model.subgraphs[0].tensors
     for index, (low, high) in ranges.items():
         q = tensors[index].quantization
         if q is None:
-            q = tensors[index].quantization = schema_fb.QuantizationParametersT()
+            q = tensors[index].quantization = litert_schema().QuantizationParametersT()
         q.min = np.array([low], np.float32)
         q.max = np.array([high], np.float32)
     return pack(model)
-
-
-def pack(model_t):
-    """Serialize a schema ModelT with the TFLite file identifier."""
-    import flatbuffers
-
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model_t.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
 
 
 def pixel_range(mean, std):

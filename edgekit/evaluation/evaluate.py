@@ -13,8 +13,8 @@ from edgekit.errors import EdgekitError
 from edgekit.evaluation import datasets, metrics
 from edgekit.evaluation.workers import ModelSpec, run_model
 from edgekit.runtime import ensemble as ensemble_mod, labels as labels_mod
-from edgekit.runtime.commands import latency_stats
-from edgekit.runtime.pipeline import TASKS, detect_task
+from edgekit.runtime.benchmark import latency_stats
+from edgekit.runtime.tasks import detect_task, recorded_task
 from edgekit.tflite.metadata import read_edgekit_metadata
 from edgekit.tflite.model import read_model
 
@@ -34,7 +34,7 @@ def describe(path):
         raise EdgekitError(f"{path}: edgekit eval takes .tflite models and ensemble .json files")
     model = read_model(path)
     recorded = read_edgekit_metadata(model)
-    task = recorded.get("task") if recorded.get("task") in TASKS else detect_task(model)
+    task = recorded_task(recorded) or detect_task(model)
     return task, dict(enumerate(recorded.get("labels") or []))
 
 

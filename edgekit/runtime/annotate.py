@@ -128,6 +128,11 @@ def _clip(bbox, size):
     return (xmin, ymin, xmax, ymax)
 
 
+def is_savable_image_name(path):
+    """True when `path` ends in a suffix `save_image` can write (so it names a picture, not a folder)."""
+    return os.path.splitext(os.fspath(path))[1].lower() in _FORMATS
+
+
 def save_image(img, path):
     """Write `img` to `path` atomically; the format comes from the extension."""
     path = os.fspath(path)

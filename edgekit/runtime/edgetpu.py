@@ -18,7 +18,9 @@ from edgekit.errors import DeviceError, EdgekitError
 DELEGATE_LIBRARIES = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}
 # USB ids: 1a6e:089a before its firmware is loaded (Global Unichip), 18d1:9302 after (Google).
 USB_IDS = {("1a6e", "089a"), ("18d1", "9302")}
-DEVICE_HELP = "use cpu, auto, edgetpu, usb, usb:N, pci, pci:N or :N"
+# Every device string parse_device takes, as users see them in --help and in errors.
+DEVICES = "cpu, auto, edgetpu, usb, usb:N, pci, pci:N or :N"
+DEVICE_HELP = f"use {DEVICES}"
 SETUP_HINT = "see 'Edge TPU setup' in edgekit's README"
 
 EdgeTpu = namedtuple("EdgeTpu", "type path")

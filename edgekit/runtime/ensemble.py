@@ -27,7 +27,8 @@ from edgekit.files import write_atomic
 from edgekit.runtime import images, labels as labels_mod
 from edgekit.runtime.adapters import classify, common
 from edgekit.runtime.interpreter import open_model
-from edgekit.runtime.pipeline import Runner, detect_task
+from edgekit.runtime.pipeline import Runner
+from edgekit.runtime.tasks import CLASSIFICATION, detect_task, recorded_task
 from edgekit.tflite.metadata import read_edgekit_metadata
 from edgekit.tflite.model import read_model
 
@@ -123,7 +124,7 @@ def _member_facts(path):
         raise EdgekitError(f"{path}: no such model file (a missing ensemble member)")
     model = read_model(path)
     recorded = read_edgekit_metadata(model)
-    task = recorded.get("task") or detect_task(model)
+    task = recorded_task(recorded) or detect_task(model)
     if task != "classification":
         raise EdgekitError(f"{path}: a {task} model; ensembles combine classifiers' scores only")
     return model, _class_count(model), recorded.get("labels") or None
@@ -154,7 +155,7 @@ def parameter_report(models):
     members = []
     for model in models:
         if model.is_edgetpu_compiled:
-            from edgekit.compiler.inspect import inspect_model
+            from edgekit.compiler.compiled_model import inspect_model
 
             report = inspect_model(model)
             size = sum(c.cached_bytes + c.streamed_bytes for c in report.custom_ops)
@@ -311,7 +312,7 @@ def _document(ensemble):
 
 def run_images(path, image_paths, device="auto", labels_path=None, top_k=5, threshold=None, task=None,
                resize=None, threads=None, save_to=None):
-    """`edgekit run` for an ensemble file: the same document as runtime.commands.run_images."""
+    """`edgekit run` for an ensemble file: the same document as runtime.inference.run_images."""
     if task not in (None, "classification"):
         raise EdgekitError(f"{path}: an ensemble is a classifier; --task {task} does not apply")
     if resize or save_to:
@@ -329,7 +330,7 @@ def run_images(path, image_paths, device="auto", labels_path=None, top_k=5, thre
 
 def bench_model(path, device="auto", iterations=100, warmup=10, threads=None, image=None):
     """`edgekit bench` for an ensemble file: invoke = all members' invokes, pipeline = whole images."""
-    from edgekit.runtime.commands import check_bench_counts, time_bench
+    from edgekit.runtime.benchmark import check_bench_counts, time_bench
     from edgekit.runtime.interpreter import invoke
 
     check_bench_counts(iterations, warmup)

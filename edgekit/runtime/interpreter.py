@@ -13,7 +13,7 @@ from collections import namedtuple
 from edgekit.errors import DeviceError, EdgekitError
 from edgekit.runtime import edgetpu
 from edgekit.runtime.backends import select_backend
-from edgekit.tflite.edgetpu import min_runtime_version
+from edgekit.tflite.edgetpu_package import min_runtime_version
 from edgekit.tflite.metadata import read_edgekit_metadata
 from edgekit.tflite.model import read_model
 

@@ -11,32 +11,10 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.runtime import images, labels
+from edgekit.runtime.tasks import DEFAULT_RESIZE, TASKS, detect_task, recorded_task
 from edgekit.runtime.adapters import classify, common, detect, segment
 from edgekit.runtime.interpreter import invoke
 from edgekit.tflite.metadata import read_edgekit_metadata
-
-TASKS = ("classification", "detection", "segmentation")
-DETECTION_OP = "TFLite_Detection_PostProcess"
-# How each task resizes by default (models' metadata or --resize override it): TFLite's own half-pixel
-# bilinear for classifiers (Coral's expectations hold with it, not with Pillow's bilinear), Pillow's
-# LANCZOS for segmentation as pycoral's example and test use, Pillow's bilinear inside the letterbox.
-DEFAULT_RESIZE = {"classification": "tflite-bilinear", "detection": "bilinear", "segmentation": "lanczos"}
-
-
-
-def detect_task(model):
-    """classification / detection / segmentation, from the model's ops and output shapes."""
-    if any(op.name == DETECTION_OP for op in model.operators()):
-        return "detection"
-    outputs = model.output_tensors()
-    if len(outputs) == 4 and any(int(np.prod(t.shape)) == 1 for t in outputs):
-        return "detection"
-    first = outputs[0].shape
-    spatial = first[1:3] if len(first) >= 3 else ()
-    if len(spatial) == 2 and min(spatial) > 1:
-        return "segmentation"
-    return "classification"
-
 
 def _ms(seconds):
     return round(seconds * 1000.0, 3)
@@ -53,8 +31,7 @@ class Runner:
         self.interpreter = opened.interpreter
         # What the converter recorded in the model fills in whatever the caller left open.
         recorded = read_edgekit_metadata(opened.model)
-        self.task = task or (recorded.get("task") if recorded.get("task") in TASKS else None) \
-            or detect_task(opened.model)
+        self.task = task or recorded_task(recorded) or detect_task(opened.model)
         self.labels = labels or dict(enumerate(recorded.get("labels") or []))
         self.top_k = top_k
         self.threshold = threshold

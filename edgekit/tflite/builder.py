@@ -11,6 +11,8 @@ it is large, and `import edgekit.tflite` must stay cheap for the runtime's cold 
 
 import numpy as np
 
+from edgekit.tflite.model import TFLITE_IDENTIFIER
+
 COLOUR_LABELS = ("red", "green", "blue", "yellow", "white", "black")
 
 # The classifier sees only the picture's mean colour x = (r, g, b), each in [-1, 1) as (pixel - 128) / 128,
@@ -48,9 +50,26 @@ _OPTIONS = {"AVERAGE_POOL_2D": "Pool2DOptions", "RESHAPE": "ReshapeOptions",
             "FULLY_CONNECTED": "FullyConnectedOptions", "SOFTMAX": "SoftmaxOptions"}
 
 
-def _schema():
+def litert_schema():
+    """LiteRT's generated flatbuffer schema module (object API: ModelT, TensorT, ...)."""
     from ai_edge_litert import schema_py_generated
+
     return schema_py_generated
+
+
+def unpack(model_bytes):
+    """A .tflite file's bytes as LiteRT's mutable object tree (its schema's ModelT), to edit and `pack` again."""
+    return litert_schema().ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
+
+
+def pack(model_t):
+    """A schema ModelT serialized as .tflite bytes (with the TFL3 file identifier)."""
+    import flatbuffers
+
+    # The size only hints the first allocation (the builder grows as needed); the bytes come out the same.
+    builder = flatbuffers.Builder(1024 + sum(len(b.data) for b in model_t.buffers or [] if b.data is not None))
+    builder.Finish(model_t.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
+    return bytes(builder.Output())
 
 
 def _version_key(version):
@@ -64,7 +83,7 @@ class ModelBuilder:
     """
 
     def __init__(self, description="written by edgekit"):
-        fb = _schema()
+        fb = litert_schema()
         self._fb = fb
         self.description = description
         self.tensors = []
@@ -135,8 +154,6 @@ class ModelBuilder:
 
     def finish(self, inputs, outputs, name="main"):
         """The model as .tflite bytes (file identifier TFL3)."""
-        import flatbuffers
-
         fb = self._fb
         subgraph = fb.SubGraphT()
         subgraph.name = name
@@ -171,9 +188,7 @@ class ModelBuilder:
         model.version, model.description = 3, self.description
         model.operatorCodes, model.subgraphs, model.buffers = codes, [subgraph], buffers
         model.metadata = entries or None
-        builder = flatbuffers.Builder(1024 + sum(len(b.data) for b in buffers if b.data is not None))
-        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-        return bytes(builder.Output())
+        return pack(model)
 
 
 def colour_classifier(size=96):

@@ -1,4 +1,5 @@
-"""edgekit's own model metadata: what `edgekit run` needs to know so that no flag is required.
+"""edgekit's own model metadata, read and written here: what `edgekit run` needs to know so that no flag is
+required.
 
 The converter stores one JSON document in the .tflite metadata entry "edgekit" (plain interpreters
 ignore metadata). Where a compiler drops it, a sidecar `<model stem>.edgekit.json` beside the file
@@ -15,8 +16,15 @@ serves instead. Fields, all optional:
 import json
 import os
 
+import numpy as np
+
+from edgekit import __version__
+from edgekit.files import write_atomic
+
 METADATA_NAME = "edgekit"
 SIDECAR_SUFFIX = ".edgekit.json"
+FIELDS = ("task", "labels", "input_size", "mean", "std", "resize", "cpu_model", "source", "calibration",
+          "edgekit_version")
 
 
 def sidecar_path(model_path):
@@ -42,3 +50,41 @@ def read_edgekit_metadata(model):
             return _parse(f.read())
     except OSError:
         return {}
+
+
+def metadata_document(task, input_size, mean, std, resize, labels=None, source=None, calibration=None,
+                      cpu_model=None):
+    """The metadata dict, with only known fields and JSON-ready values (this edgekit's version recorded)."""
+    values = {"task": task, "labels": list(labels) if labels else None,
+              "input_size": [int(input_size[0]), int(input_size[1])], "mean": float(mean), "std": float(std),
+              "resize": resize, "cpu_model": cpu_model, "source": source, "calibration": calibration,
+              "edgekit_version": __version__}
+    return {k: values[k] for k in FIELDS if values[k] is not None}
+
+
+def embed_metadata(model_bytes, metadata):
+    """Model bytes with `metadata` stored as the entry "edgekit" (replacing an older one). Plain TFLite
+    interpreters ignore metadata entries they do not know, so the model stays a normal model."""
+    from edgekit.tflite.builder import litert_schema, pack, unpack
+
+    schema = litert_schema()
+    model = unpack(model_bytes)
+    raw = json.dumps(metadata, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(raw, np.uint8)
+    model.buffers = list(model.buffers or []) + [buffer]
+    entry = schema.MetadataT()
+    entry.name = METADATA_NAME
+    entry.buffer = len(model.buffers) - 1
+    model.metadata = [m for m in (model.metadata or []) if _entry_name(m) != METADATA_NAME] + [entry]
+    return pack(model)
+
+
+def _entry_name(entry):
+    name = entry.name
+    return name.decode("utf-8") if isinstance(name, bytes) else name
+
+
+def write_sidecar(model_path, metadata):
+    """Write `metadata` beside a compiled model, in case the compiler dropped the embedded entry."""
+    return write_atomic(sidecar_path(model_path), json.dumps(metadata, indent=2, sort_keys=True))

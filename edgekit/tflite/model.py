@@ -17,6 +17,8 @@ from edgekit.tflite.flatbuf import FlatbufferError, Table, file_identifier
 
 TFLITE_IDENTIFIER = b"TFL3"
 EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
+# TFLite's custom op that decodes and filters SSD-style detector outputs (boxes, classes, scores, count).
+DETECTION_POSTPROCESS_OP = "TFLite_Detection_PostProcess"
 
 
 @dataclass(frozen=True)

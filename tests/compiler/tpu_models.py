@@ -3,24 +3,14 @@
 Written under tmp_path by the tests; never committed. Each function takes a source .tflite and a target path.
 """
 
-import flatbuffers
 import numpy as np
-from ai_edge_litert import schema_py_generated as fb
+from model_edits import load, save
 
+from edgekit.tflite.builder import litert_schema
+
+fb = litert_schema()
 T = fb.TensorType
 OPS = fb.BuiltinOperator
-
-
-def load(path):
-    with open(path, "rb") as f:
-        return fb.ModelT.InitFromPackedBuf(bytearray(f.read()), 0)
-
-
-def save(model, path):
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    path.write_bytes(bytes(builder.Output()))
-    return path
 
 
 def _opcode(model, builtin, version=1):

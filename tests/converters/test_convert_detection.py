@@ -3,6 +3,7 @@
 
 import numpy as np
 import pytest
+from cli_runner import run_json
 
 from edgekit.tflite.metadata import read_edgekit_metadata
 from edgekit.tflite.model import read_model
@@ -83,9 +84,8 @@ def test_int8_before_postprocessing_and_float_outputs(detector):
 def test_runs_through_edgekit_run(detector, pictures):
     from ai_edge_litert.interpreter import Interpreter
 
-    from edgekit.runtime.commands import run_images
 
-    document = run_images(detector.int8_path, [str(pictures / "astronaut.png")], device="cpu", threshold=0.0)
+    document = run_json(detector.int8_path, [str(pictures / "astronaut.png")], device="cpu", threshold=0.0)
     assert document["task"] == "detection"
     objects = document["results"][0]["objects"]
     assert 1 <= len(objects) <= 10
@@ -110,12 +110,11 @@ def test_runs_through_edgekit_run(detector, pictures):
 def test_efficientdet_lite0_from_the_zoo(pictures, tmp_path):
     """The zoo's EfficientDet-Lite0 (random detection layers: no COCO weights are reachable) exports with the
     post-processing op, int8 up to the heads, and runs through `edgekit run`. About a minute on 2 cores."""
-    from edgekit.converters import source
+    from edgekit.converters import keras_export
 
-    if "efficientdet-lite0" not in source.zoo_names():
+    if "efficientdet-lite0" not in keras_export.zoo_names():
         pytest.skip("edgekit.models has no efficientdet-lite0 yet")
     from edgekit.converters.api import convert
-    from edgekit.runtime.commands import run_images
 
     result = convert("efficientdet-lite0", str(pictures), tmp_path, num_samples=4, compile=False, report=False)
     model = read_model(result.int8_path)
@@ -129,7 +128,7 @@ def test_efficientdet_lite0_from_the_zoo(pictures, tmp_path):
                        if i >= 0), op.name
     anchors = model.main.tensors[post[0].inputs[2]].numpy()
     assert anchors.shape == (19206, 4)
-    document = run_images(result.int8_path, [str(pictures / "astronaut.png")], device="cpu", threshold=0.0)
+    document = run_json(result.int8_path, [str(pictures / "astronaut.png")], device="cpu", threshold=0.0)
     objects = document["results"][0]["objects"]
     assert len(objects) <= 25
     for o in objects:

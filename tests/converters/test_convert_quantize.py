@@ -7,8 +7,9 @@ import shutil
 
 import numpy as np
 import pytest
+from cli_runner import run_json
+from testdata import CORAL
 
-from conftest import CORAL
 from edgekit.compiler import rules
 from edgekit.tflite.metadata import read_edgekit_metadata
 from edgekit.tflite.model import read_model
@@ -146,12 +147,11 @@ def _float_scores(model, photo):
 def test_edgekit_run_top_class_matches_keras(converted, photos):
     """Through `edgekit run` (no flags: labels and preprocessing come from the metadata) the int8 model
     picks the float Keras model's class on every photo where the float answer is clear."""
-    from edgekit.runtime.commands import run_images
 
     model, result = converted
     paths = photo_paths(photos)
-    document = run_images(result.int8_path, paths, device="cpu", top_k=1)
-    float_document = run_images(result.float_path, paths, device="cpu", top_k=1)
+    document = run_json(result.int8_path, paths, device="cpu", top_k=1)
+    float_document = run_json(result.float_path, paths, device="cpu", top_k=1)
     clear = 0
     for path, found, found_float in zip(paths, document["results"], float_document["results"]):
         scores = _float_scores(model, path)
@@ -186,14 +186,13 @@ def test_report_written(converted):
 def test_report_agreement_with_float(converted, photos):
     """The report's float-vs-int8 agreement on the calibration pictures is what `edgekit run` finds when it
     runs the float and int8 files on those photos, and its logit step is the int8 head's own."""
-    from edgekit.runtime.commands import run_images
 
     _, result = converted
     found = json.loads(open(result.report_json).read())["agreement_with_float"]
     paths = photo_paths(photos)
     assert found["pictures"] == len(paths)
-    int8 = run_images(result.int8_path, paths, device="cpu", top_k=1)["results"]
-    floats = run_images(result.float_path, paths, device="cpu", top_k=1)["results"]
+    int8 = run_json(result.int8_path, paths, device="cpu", top_k=1)["results"]
+    floats = run_json(result.float_path, paths, device="cpu", top_k=1)["results"]
     same = [a["classes"][0]["id"] == b["classes"][0]["id"] for a, b in zip(int8, floats)]
     assert found["top1"] == pytest.approx(sum(same) / len(same))
     graph = read_model(result.int8_path).main
@@ -232,7 +231,7 @@ def test_interrupted_conversion_leaves_no_tflite(photos, tmp_path, monkeypatch):
 
 def test_hard_swish_warned_or_refused(photos, tmp_path):
     from edgekit.converters.api import convert
-    from edgekit.converters.checks import ConversionCheckError
+    from edgekit.converters.verify import ConversionCheckError
 
     model = small_classifier(activation="hard_swish")
     result = convert(model, str(photos), tmp_path, name="hs", compile=False, report=False, num_samples=4)
@@ -245,7 +244,7 @@ def test_hard_swish_warned_or_refused(photos, tmp_path):
 
 def test_float_tensor_fails_naming_the_op(converted):
     """The check that guards against 'Model not quantized', run on a float model."""
-    from edgekit.converters.checks import ConversionCheckError, verify
+    from edgekit.converters.verify import ConversionCheckError, verify
 
     _, result = converted
     with pytest.raises(ConversionCheckError, match=r"op 0 CONV_2D uses tensor .* FLOAT32, not 8-bit"):
@@ -253,7 +252,7 @@ def test_float_tensor_fails_naming_the_op(converted):
 
 
 def test_too_new_op_version_fails_naming_the_op(converted, monkeypatch):
-    from edgekit.converters.checks import ConversionCheckError, verify
+    from edgekit.converters.verify import ConversionCheckError, verify
 
     _, result = converted
     monkeypatch.setitem(rules.COMPILER16_MAX_VERSION, "DEPTHWISE_CONV_2D", 1)
@@ -265,10 +264,10 @@ def test_too_new_op_version_fails_naming_the_op(converted, monkeypatch):
 def test_calibrate_edit_quantize_path(converted, tmp_path):
     """Smoke test of the private TensorFlow API behind the range methods: an edited range shows up
     exactly in the quantized scale, an unedited one equals what convert() records."""
-    from edgekit.converters import quantize, source
+    from edgekit.converters import keras_export, quantize
 
     model, _ = converted
-    saved = source.export_fixed_batch(model, str(tmp_path / "sm"), (SIZE, SIZE, 3))
+    saved = keras_export.export_fixed_batch(model, str(tmp_path / "sm"), (SIZE, SIZE, 3))
     rng = np.random.default_rng(0)
     batches = quantize.to_model_input(rng.integers(0, 256, (4, SIZE, SIZE, 3), dtype=np.uint8), 127, 128)
     calibrated = quantize.calibrate(saved, batches)
@@ -344,11 +343,11 @@ def test_leading_rescaling_folds_into_the_input_quantization(photos, tmp_path):
 @pytest.fixture(scope="session")
 def lite0(photos, tmp_path_factory):
     """EfficientNet-Lite0 with ImageNet weights from the zoo, converted once (skipped until the zoo builds it)."""
-    from edgekit.converters import api, source
+    from edgekit.converters import api, keras_export
     from edgekit.errors import EdgekitError
 
     try:
-        source.load_keras("efficientnet-lite0", weights="imagenet")
+        keras_export.load_keras("efficientnet-lite0", weights="imagenet")
     except EdgekitError as e:
         pytest.skip(f"the zoo cannot build efficientnet-lite0 with ImageNet weights yet: {e}")
     out = tmp_path_factory.mktemp("lite0")
@@ -361,14 +360,13 @@ def lite0(photos, tmp_path_factory):
 def test_lite0_round_trip_on_real_photos(lite0, photos):
     """Raw pixels in, the measured float answers out (models.md: cat -> Egyptian cat 285, parrot -> macaw
     88, grace_hopper -> military uniform 652), through `edgekit run` with no flags."""
-    from edgekit.runtime.commands import run_images
 
     model = read_model(lite0.int8_path)
     assert model.input_tensors()[0].quantization.per_tensor == (1 / 128, 127)
     assert lite0.check["cpu"] == 0, lite0.check
     expected = {"cat.bmp": 285, "parrot.jpg": 88, "grace_hopper.bmp": 652}
     paths = [str(photos / "a" / name) for name in expected if (photos / "a" / name).exists()]
-    document = run_images(lite0.int8_path, paths, device="cpu", top_k=3)
+    document = run_json(lite0.int8_path, paths, device="cpu", top_k=3)
     for path, result in zip(paths, document["results"]):
         assert expected[os.path.basename(path)] in [c["id"] for c in result["classes"]], result
     labels = read_edgekit_metadata(model).get("labels")
@@ -411,7 +409,6 @@ def test_eval_float_and_int8_side_by_side(converted, photos, tmp_path):
     """The float baseline (--float) and the int8 model in one `edgekit eval`: labels from the metadata, class
     folders named by label, top-1 per model equal to `edgekit run`'s answers, agreement against the float."""
     from edgekit.evaluation import evaluate
-    from edgekit.runtime.commands import run_images
 
     model, result = converted
     data = tmp_path / "data"
@@ -426,7 +423,7 @@ def test_eval_float_and_int8_side_by_side(converted, photos, tmp_path):
                                  device="cpu", progress=False)
     float_row, int8_row = document["models"]
     assert float_row["top1"] == 1.0 and float_row["agreement"] == 1.0
-    int8_answers = run_images(result.int8_path, paths, device="cpu", top_k=1)["results"]
+    int8_answers = run_json(result.int8_path, paths, device="cpu", top_k=1)["results"]
     right = sum(found["classes"][0]["label"] == truth[os.path.basename(found["image"])] for found in int8_answers)
     assert int8_row["top1"] == pytest.approx(right / len(paths)) and int8_row["agreement"] == int8_row["top1"]
     assert int8_row["top1"] >= 0.75

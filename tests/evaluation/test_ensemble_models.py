@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from cli_runner import edgekit
 
+from edgekit.cli.cmd_bench import format_bench
+from edgekit.cli.cmd_run import format_run
 from edgekit.compiler import check
 from edgekit.evaluation import evaluate
 from edgekit.runtime import ensemble
 from edgekit.runtime.adapters import classify
-from edgekit.runtime.commands import format_bench, format_run
 from edgekit.runtime.interpreter import open_model
 from edgekit.runtime.pipeline import Runner
 from edgekit.tflite.model import read_model

@@ -6,12 +6,11 @@ import os
 
 import numpy as np
 import pytest
-from cli_runner import edgekit
+from cli_runner import edgekit, run_json
 from PIL import Image
 
 from edgekit.evaluation import datasets, evaluate, metrics
 from edgekit.runtime.adapters import classify
-from edgekit.runtime.commands import run_images
 from edgekit.runtime.interpreter import open_model
 from edgekit.runtime.labels import read_label_file
 from edgekit.runtime.pipeline import Runner
@@ -40,7 +39,7 @@ def expected_accuracy(model, folder, labels):
     top1 = top5 = 0
     samples = datasets.match_classes(datasets.image_folder(folder), read_label_file(labels)).samples
     for sample in samples:
-        result = run_images(str(model), [sample.image], device="cpu", labels_path=str(labels), top_k=5,
+        result = run_json(str(model), [sample.image], device="cpu", labels_path=str(labels), top_k=5,
                             threshold=0.0)["results"][0]
         ids = [c["id"] for c in result["classes"]]
         top1 += ids[0] == sample.target

@@ -160,7 +160,7 @@ def test_a_training_build_takes_any_batch():
 
 @pytest.mark.slow
 def test_models_count_builds_and_counts():
-    from edgekit.models.commands import _count_parameters
+    from edgekit.models.catalog import count_parameters
 
-    total, trainable = _count_parameters("efficientnet-lite0")
+    total, trainable = count_parameters("efficientnet-lite0")
     assert total == 4_694_024 and trainable < total  # BatchNorm moving statistics are not trainable

@@ -20,8 +20,8 @@ ANCHOR_TOTALS = {"efficientdet-lite0": 19_206, "efficientdet-lite1": 27_621, "ef
 
 
 def test_listing_the_zoo_does_not_import_tensorflow():
-    code = ("import sys\nfrom edgekit import models\nfrom edgekit.models import commands\n"
-            "assert len(models.list_models()) == 11\ncommands.zoo_document()\n"
+    code = ("import sys\nfrom edgekit import models\nfrom edgekit.models import catalog\n"
+            "assert len(models.list_models()) == 11\ncatalog.zoo_document()\n"
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules and 'torch' not in sys.modules\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from edgekit.compiler import check, inspect
+from edgekit.compiler import check, compiled_model
 from edgekit.errors import ModelFormatError
 from edgekit.tflite.model import read_model
 
@@ -57,7 +57,7 @@ def exercise(data, name):
     try:
         model = read_model(data, name=name)
         if model.is_edgetpu_compiled:
-            inspect.to_document(inspect.inspect_model(model))
+            compiled_model.to_document(compiled_model.inspect_model(model))
             return "compiled"
         check.to_document(check.predict(model))
         return "parsed"

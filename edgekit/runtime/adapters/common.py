@@ -149,13 +149,16 @@ def set_resized_input(interpreter, size, resize, mean=None, std=None):
     return boxed.resized, (boxed.scale, boxed.scale)
 
 
-def dequantize(values, scale, zero_point):
-    """Real values of a quantized array; an array with scale 0 (not quantized) comes back unchanged."""
+def dequantize(values, scale, zero_point, dtype=np.float32):
+    """Real values of a quantized array, as `dtype` (float64 where errors are summed over many values); an
+    array with scale 0 (not quantized) comes back unchanged. Per-channel scales and zero points broadcast
+    along the last axis."""
     values = np.asarray(values)
-    if not scale or not np.issubdtype(values.dtype, np.integer):
+    if not np.any(scale) or not np.issubdtype(values.dtype, np.integer):
         return values
     # int64 first: uint8 minus a zero point must not wrap around.
-    return (scale * (values.astype(np.int64) - zero_point)).astype(np.float32)
+    offsets = values.astype(np.int64) - np.asarray(zero_point, np.int64)
+    return (np.asarray(scale, np.float64) * offsets).astype(dtype)
 
 
 def output_tensor(interpreter, i):

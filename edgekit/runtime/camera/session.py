@@ -23,9 +23,10 @@ from edgekit.runtime.camera.capture import Backoff, FrameGrabber, yield_to_infer
 from edgekit.runtime.camera.recorder import Recorder
 from edgekit.runtime.camera.server import MjpegServer, parse_address
 from edgekit.runtime.camera.sources import parse_source
-from edgekit.runtime.commands import DEFAULT_THRESHOLD, latency_stats
+from edgekit.runtime.benchmark import latency_stats
 from edgekit.runtime.interpreter import open_model
 from edgekit.runtime.pipeline import Runner, public
+from edgekit.runtime.tasks import DEFAULT_THRESHOLD
 
 # Percentiles in the summary cover the most recent frames only, so a run of days keeps a fixed size.
 LATENCY_WINDOW = 10_000

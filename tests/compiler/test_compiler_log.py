@@ -5,14 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.compiler import check, report, rules
+from edgekit.compiler import check, compiler_log, rules
 from edgekit.tflite.model import read_model
 
 OUTPUTS = Path(__file__).parent / "outputs"
 
 
 def parsed(name):
-    return report.parse_output((OUTPUTS / name).read_text())
+    return compiler_log.parse_output((OUTPUTS / name).read_text())
 
 
 def test_success_with_show_operations():
@@ -29,7 +29,7 @@ def test_success_with_show_operations():
 def test_every_status_string_in_a_log():
     (m,) = parsed("all_statuses_edgetpu.log").models
     assert {row.status for row in m.rows} == set(rules.STATUSES)
-    assert report.compiler_cpu_ops(m.rows) == Counter({"ADD": 3, "RESIZE_NEAREST_NEIGHBOR": 1, "DEQUANTIZE": 1,
+    assert compiler_log.compiler_cpu_ops(m.rows) == Counter({"ADD": 3, "RESIZE_NEAREST_NEIGHBOR": 1, "DEQUANTIZE": 1,
                                                       "LEAKY_RELU": 2, "TRANSPOSE_CONV": 1, "STRIDED_SLICE": 1,
                                                       "RESHAPE": 1})
 
@@ -38,8 +38,8 @@ def test_folded_table_and_multiple_subgraphs():
     r = parsed("folded_multiple_subgraphs.txt")
     (m,) = r.models
     assert m.subgraphs == 2 and m.off_chip_streamed == round(1.08 * 1024 * 1024)
-    assert m.rows[-1] == report.OpRow(None, 0, rules.ALL_OTHERS_MAPPED)
-    assert report.compiler_cpu_ops(m.rows) == Counter({"RESHAPE": 2, "CONCATENATION": 1})
+    assert m.rows[-1] == compiler_log.OpRow(None, 0, rules.ALL_OTHERS_MAPPED)
+    assert compiler_log.compiler_cpu_ops(m.rows) == Counter({"RESHAPE": 2, "CONCATENATION": 1})
 
 
 def test_cocompiled_models_each_get_a_block():
@@ -64,31 +64,31 @@ def test_silent_failure_is_still_a_failure():
 
 
 def test_merge_log_gives_stdout_the_full_table():
-    stdout = report.parse_output((OUTPUTS / "cocompiled.txt").read_text().replace(
+    stdout = compiler_log.parse_output((OUTPUTS / "cocompiled.txt").read_text().replace(
         "mobilenet_v2_1.0_224_quant", "deeplabv3_mnv2_dm05_pascal_quant"))
-    merged = report.merge_log(stdout, (OUTPUTS / "deeplab_edgetpu.log").read_text())
+    merged = compiler_log.merge_log(stdout, (OUTPUTS / "deeplab_edgetpu.log").read_text())
     assert merged.models[0].rows == [] and len(merged.models[1].rows) == 10
 
 
 def test_compare_with_check(coral):
     prediction = check.predict(read_model(coral("deeplabv3_mnv2_dm05_pascal_quant.tflite")))
     (m,) = parsed("deeplab_edgetpu.log").models
-    assert report.compare(m.rows, prediction) == []
+    assert compiler_log.compare(m.rows, prediction) == []
     wrong = [r._replace(status=rules.MAPPED) if r.op == "ARG_MAX" else r for r in m.rows]
-    assert report.compare(wrong, prediction) == [report.Disagreement("ARG_MAX", 1, 0)]
+    assert compiler_log.compare(wrong, prediction) == [compiler_log.Disagreement("ARG_MAX", 1, 0)]
 
 
 def test_sizes():
-    assert report.parse_size("7.02MiB") == round(7.02 * 1048576)
-    assert report.parse_size("0.00B") == 0 and report.parse_size("80.00KiB") == 81920
-    assert report.parse_size("lots") is None
+    assert compiler_log.parse_size("7.02MiB") == round(7.02 * 1048576)
+    assert compiler_log.parse_size("0.00B") == 0 and compiler_log.parse_size("80.00KiB") == 81920
+    assert compiler_log.parse_size("lots") is None
 
 
 def test_unknown_lines_and_statuses_are_tolerated():
     text = ("Edge TPU Compiler version 17.1.0\nsome new banner\nOperator                       Count      Status\n\n"
             "CONV_2D                        3          A status a newer compiler invented\n")
-    (m,) = report.parse_output(text).models
-    assert report.compiler_cpu_ops(m.rows) == Counter({"CONV_2D": 3})
+    (m,) = compiler_log.parse_output(text).models
+    assert compiler_log.compiler_cpu_ops(m.rows) == Counter({"CONV_2D": 3})
 
 
 def test_nothing_mapped_by_an_older_compiler():
@@ -97,4 +97,4 @@ def test_nothing_mapped_by_an_older_compiler():
     (m,) = r.models
     assert r.version == "15.0.340273435" and r.compiled
     assert (m.subgraphs, m.tpu_ops, m.cpu_ops, m.on_chip_used) == (0, 0, 76, 0)
-    assert sum(report.compiler_cpu_ops(m.rows).values()) == 76
+    assert sum(compiler_log.compiler_cpu_ops(m.rows).values()) == 76

@@ -1,55 +1,28 @@
-"""The eval document for people: a side-by-side table, and a bar chart drawn with Pillow (no matplotlib,
-which would be a heavy dependency for one picture)."""
+"""The eval figures as a picture: a bar chart drawn with Pillow (no matplotlib, which would be a heavy
+dependency for one picture)."""
 
 import os
 
 from PIL import Image, ImageDraw, ImageFont
 
-from edgekit.files import atomic_path
+from edgekit.runtime.annotate import save_image
 
 # The figures in [0, 1] a task can have, in the order shown.
 FRACTIONS = (("top1", "top-1"), ("top5", "top-5"), ("agreement", "agree"), ("map", "mAP"),
              ("map50", "mAP@.5"), ("miou", "mIoU"), ("pixel_accuracy", "pixel acc"),
-              ("mask_iou", "mask IoU"))
+             ("mask_iou", "mask IoU"))
 COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75))
 
 
-def _columns(document):
+def figure_columns(document):
+    """[(key, title)] of the figures in [0, 1] that some model of the eval document has."""
     return [(key, title) for key, title in FRACTIONS if any(key in m for m in document["models"])]
 
 
-def _name(path, width):
+def short_name(path, width):
+    """A model's file name, cut from the left to `width` characters."""
     name = os.path.basename(str(path))
     return name if len(name) <= width else "..." + name[-(width - 3):]
-
-
-def format_table(document):
-    columns = _columns(document)
-    extra = f", {document['classes']} classes" if document.get("classes") else ""
-    lines = [f"{document['task']} on {document['data']} ({document['images']} images{extra})"]
-    if "reference" in document:
-        lines.append(f"reference: {document['reference']['model']}")
-    header = f"{'model':<40}{'device':<8}" + "".join(f"{t:>10}" for _, t in columns)
-    with_kl = any("mean_kl" in m for m in document["models"])
-    lines.append(header + (f"{'KL':>8}" if with_kl else "") + f"{'p50 ms':>9}{'img/s':>8}")
-    for m in document["models"]:
-        cells = "".join(f"{100 * m[k]:>9.1f}%" if k in m else f"{'-':>10}" for k, _ in columns)
-        kl = (f"{m['mean_kl']:>8.3f}" if "mean_kl" in m else f"{'-':>8}") if with_kl else ""
-        latency = m["latency"]["p50_ms"] if m.get("latency") else float("nan")
-        lines.append(f"{_name(m['model'], 39):<40}{m['device']:<8}{cells}{kl}{latency:>9.2f}"
-                     f"{m['images_per_second'] or 0:>8.1f}")
-    for m in document["models"]:
-        worst = [w for w in m.get("worst", []) if w["top1"] < 1.0]
-        if worst:
-            lines.append(f"{_name(m['model'], 60)}: worst classes " +
-                         ", ".join(f"{w['label']} {100 * w['top1']:.0f}% of {w['count']}" for w in worst))
-        if m.get("confusions"):
-            lines.append("  most confused: " + ", ".join(f"{c['true']} -> {c['predicted']} x{c['count']}"
-                                                          for c in m["confusions"]))
-    workers = document["models"][0]["workers"] if document["models"] else 1
-    lines.append(f"(invoke latency per image over {workers} worker process{'es' if workers > 1 else ''}; "
-                 "img/s includes decoding and start-up)")
-    return "\n".join(lines)
 
 
 def _font(size):
@@ -61,7 +34,7 @@ def _font(size):
 
 def draw_plot(document, out):
     """Grouped bars (one colour per model) for each figure in [0, 1], and a latency panel beside them."""
-    columns = _columns(document)
+    columns = figure_columns(document)
     models = document["models"]
     width, height, margin = 960, 420, 50
     split = int(width * 0.68)
@@ -101,13 +74,6 @@ def draw_plot(document, out):
         x = margin + (i % 3) * 300
         y = height - 40 + (i // 3) * 16
         draw.rectangle((x, y + 2, x + 10, y + 12), fill=COLOURS[i % len(COLOURS)])
-        draw.text((x + 14, y), _name(m["model"], 40), fill="black", font=small)
-    _save(image, out)
-    return out
-
-
-def _save(image, out):
-    folder = os.path.dirname(os.path.abspath(out))
-    os.makedirs(folder, exist_ok=True)
-    with atomic_path(out) as temporary:
-        image.save(temporary, format="PNG")
+        draw.text((x + 14, y), short_name(m["model"], 40), fill="black", font=small)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    return save_image(image, out)

@@ -11,8 +11,8 @@ from collections import namedtuple
 
 from edgekit.compiler import check, rules
 from edgekit.errors import EdgekitError
+from edgekit.tflite.model import DETECTION_POSTPROCESS_OP as POSTPROCESS_OP
 
-POSTPROCESS_OP = "TFLite_Detection_PostProcess"
 CheckResult = namedtuple("CheckResult", "prediction cpu_ops warnings")
 
 
@@ -57,17 +57,6 @@ def wide_tensors(model):
     return found
 
 
-def version_problems(model):
-    found = []
-    for op in model.operators():
-        if op.is_custom:
-            continue
-        newest = rules.max_version(op.name)
-        if op.version > newest:
-            found.append((op, newest))
-    return found
-
-
 def verify(model, strict=False):
     """Raise ConversionCheckError on a non-8-bit tensor or too-new op; return the CPU ops as warnings."""
     wide = wide_tensors(model)
@@ -78,10 +67,10 @@ def verify(model, strict=False):
             f"op {op.index} {op.name} uses tensor '{t.name}' of type {t.type}, not 8-bit{more}: the Edge TPU "
             "compiler would report 'Model not quantized'; make the layer quantizable (a builtin op with an int8 "
             "kernel) or replace it")
-    versions = version_problems(model)
+    versions = check.version_problems(model)
     if versions:
         op, newest = versions[0]
-        known = f"up to version {newest}" if newest else "not at all"
+        known = check.known_versions_text(newest)
         raise ConversionCheckError(
             f"op {op.index} {op.name} came out as version {op.version}, but edgetpu_compiler 16 knows it {known}: "
             f"avoid the feature that needs it (e.g. per-tensor int16 or dilation) or convert with TensorFlow 2.5")

@@ -9,7 +9,7 @@ from collections import Counter, namedtuple
 
 from edgekit.compiler.check import format_bytes
 from edgekit.errors import ModelFormatError
-from edgekit.tflite.edgetpu import EdgeTpuPackageError, layer_dtype, read_packages
+from edgekit.tflite.edgetpu_package import EdgeTpuPackageError, layer_dtype, read_packages
 from edgekit.tflite.model import EDGETPU_CUSTOM_OP, read_model
 
 CustomOp = namedtuple("CustomOp", "index inputs outputs packages cached_bytes streamed_bytes instruction_bytes")
@@ -109,34 +109,3 @@ def to_document(report):
 def not_compiled_message(path):
     return (f"{path} is not compiled for the Edge TPU (it has no edgetpu-custom-op); "
             f"run `edgekit check {path}` to predict what the compiler will map")
-
-
-def format_text(report):
-    """The readable report: one block per custom op, then the CPU ops and the totals."""
-    lines = []
-    for c in report.custom_ops:
-        lines.append(f"edgetpu-custom-op (op {c.index}): {len(c.inputs)} inputs, {len(c.outputs)} outputs")
-        for p in c.packages:
-            lines.append(f"  compiler {p.compiler_version or '?'}, min runtime {p.min_runtime_version}"
-                         + (f", model id {p.model_identifier}" if p.model_identifier else ""))
-            for x in p.executables:
-                lines.append(f"  {x.type:<18} params {format_bytes(x.parameter_bytes):>10}  "
-                             f"instructions {format_bytes(x.instruction_bytes):>10}  "
-                             f"scratch {format_bytes(x.scratch_size_bytes):>9}  token {x.caching_token:x}")
-                for kind, layers in (("in ", x.input_layers), ("out", x.output_layers)):
-                    for layer in layers:
-                        lines.append(f"    {kind} {_short(layer.name, 40):<40} {str(list(layer.shape)):<16} "
-                                     f"{layer_dtype(layer):<7} zp {layer.zero_point:<6} scale {layer.scale:.6g}")
-        lines.append(f"  parameters cached on chip {format_bytes(c.cached_bytes)}, "
-                     f"streamed {format_bytes(c.streamed_bytes)}")
-    s = report.summary
-    cpu = ", ".join(f"{n} x{k}" if k > 1 else n for n, k in s["cpu_op_counts"].items()) or "none"
-    lines += ["", f"ops left on the CPU: {cpu}",
-              f"summary: {s['ops']} ops, {s['edgetpu_custom_ops']} on the Edge TPU, {s['cpu_ops']} on the CPU; "
-              f"min runtime {s['min_runtime_version']}; cached {format_bytes(s['cached_bytes'])}, streamed "
-              f"{format_bytes(s['streamed_bytes'])}"]
-    return "\n".join(lines)
-
-
-def _short(text, width):
-    return text if len(text) <= width else text[:width - 3] + "..."

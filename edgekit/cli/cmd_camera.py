@@ -1,4 +1,4 @@
-"""`edgekit camera`: the click command over `edgekit.runtime.camera.CameraSession`.
+"""`edgekit camera`: live classification or detection over `edgekit.runtime.camera.CameraSession`.
 
 stdout carries only --json lines (one per processed frame); notices, progress and the summary go to
 stderr, so `edgekit camera ... --json | jq` sees nothing else.
@@ -9,7 +9,8 @@ import time
 
 import click
 
-from edgekit.cli import DEVICE_HELP, handles_errors
+from edgekit.cli.options import (device_option, handles_errors, json_option, labels_option, threads_option,
+                                 threshold_option)
 from edgekit.errors import EdgekitError
 
 # Without --json, a progress line this often (seconds): a live demo should show it is alive.
@@ -64,10 +65,9 @@ def format_summary(s):
 @click.option("--source", default="0", show_default=True,
               help="Camera index, /dev/videoN, video file, image folder, rtsp:// or http:// URL, or a "
                    "GStreamer pipeline ending in appsink.")
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
-@click.option("--labels", "labels_path", type=click.Path(dir_okay=False), help="Label file (pycoral formats).")
-@click.option("--threshold", type=float, default=None,
-              help="Lowest score to report [classification: above 0, detection 0.4].")
+@device_option()
+@labels_option()
+@threshold_option()
 @click.option("--top-k", default=3, show_default=True, help="Classes to report per frame.")
 @click.option("--display/--headless", default=False, show_default=True,
               help="Show the annotated frames in a window (needs a screen and OpenCV with a GUI).")
@@ -84,11 +84,11 @@ def format_summary(s):
               help="Longest wait between reconnects (seconds).")
 @click.option("--reconnect-attempts", type=int, default=0, show_default=True,
               help="Reconnect tries before giving up (0: keep trying).")
-@click.option("--threads", type=int, default=None, help="CPU threads for inference [all cores].")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON line per processed frame.")
+@threads_option("CPU threads for inference [all cores].")
+@json_option("Print one JSON line per processed frame.")
 @handles_errors
-def camera(model, source, device, labels_path, threshold, top_k, display, record, record_fps, serve, max_frames,
-           loop, reconnect_delay, reconnect_max, reconnect_attempts, threads, as_json):
+def camera_command(model, source, device, labels_path, threshold, top_k, display, record, record_fps, serve,
+                   max_frames, loop, reconnect_delay, reconnect_max, reconnect_attempts, threads, as_json):
     """Classify or detect live, from a camera, a video file, a stream or an image folder.
 
     The newest frame always goes to inference (stale ones are dropped and counted), live sources

@@ -1,0 +1,44 @@
+"""`edgekit bench`: latency and FPS of a model, for invoke alone and for the whole pipeline."""
+
+import click
+
+from edgekit.cli.options import device_option, emit_json, handles_errors, json_option, threads_option
+
+
+@click.command("bench")
+@click.argument("model", type=click.Path(dir_okay=False))
+@device_option()
+@click.option("-n", "--iterations", default=100, show_default=True, help="Timed runs.")
+@click.option("--warmup", default=10, show_default=True, help="Untimed runs first.")
+@threads_option()
+@click.option("--image", type=click.Path(dir_okay=False), help="Image for the pipeline timing "
+                                                                 "[a generated picture].")
+@json_option()
+@handles_errors
+def bench_command(model, device, iterations, warmup, threads, image, as_json):
+    """Latency and FPS of MODEL: invoke alone, and the whole pipeline.
+
+    \b
+    Example:
+      edgekit bench mobilenet_v2_1.0_224_quant_edgetpu.tflite -n 200 --device usb
+    """
+    from edgekit.runtime.benchmark import bench_model
+
+    document = bench_model(model, device=device, iterations=iterations, warmup=warmup, threads=threads,
+                           image=image)
+    if as_json:
+        emit_json(document)
+    else:
+        click.echo(format_bench(document))
+
+
+def format_bench(document):
+    lines = [f"{document['model']} on {document['device']} ({document['backend']}, "
+             f"{document['threads']} threads, {document['invoke']['n']} runs after {document['warmup']} warm-up)",
+             f"{'':<10}{'min':>9}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}{'fps':>9}"]
+    for name in ("invoke", "pipeline"):
+        s = document[name]
+        lines.append(f"{name:<10}" + "".join(f"{s[k]:>9.2f}" for k in ("min_ms", "p50_ms", "p90_ms", "p99_ms",
+                                                                       "max_ms")) + f"{s['fps']:>9.1f}")
+    lines.append("(milliseconds; pipeline = decode + preprocess + invoke + postprocess)")
+    return "\n".join(lines)

@@ -1,0 +1,99 @@
+"""`edgekit compile`: run edgetpu_compiler (several models are co-compiled to share the cache) and explain
+its log; without the compiler, say how to get it and what it would most likely do.
+
+Exit codes: 0 = compiled, 1 = the compiler failed or the output folder cannot be written, 2 = unusable
+model, 3 = no compiler here.
+"""
+
+import sys
+
+import click
+
+from edgekit.cli.cmd_check import format_prediction
+from edgekit.cli.options import emit_json, error, handles_errors, json_option
+from edgekit.compiler import check, compiler, rules
+from edgekit.compiler.check import format_bytes
+
+
+@click.command("compile")
+@click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@click.option("-o", "--out-dir", default=".", show_default=True, type=click.Path(file_okay=True),
+              help="Folder for <name>_edgetpu.tflite and .log.")
+@click.option("--min-runtime", type=click.IntRange(10, 16), help=f"Oldest Edge TPU runtime [compiler: {rules.DEFAULT_RUNTIME}].")
+@click.option("--segments", type=click.IntRange(1, 64), help="Split for pipelining over N Edge TPUs.")
+@click.option("--search-delegate", is_flag=True, help="On failure, retry with shorter prefixes (-d).")
+@click.option("--step", type=click.IntRange(1), help="Ops per retry with --search-delegate (-k).")
+@click.option("--intermediate", help="End the Edge TPU part at these tensors, comma-separated (-i).")
+@click.option("-a", "--multiple-subgraphs", is_flag=True, help="Allow several Edge TPU subgraphs (experimental).")
+@click.option("--timeout", type=click.IntRange(1), default=180, show_default=True, help="Compile time limit, s.")
+@json_option()
+@handles_errors
+def compile_command(models, out_dir, min_runtime, segments, search_delegate, step, intermediate,
+                    multiple_subgraphs, timeout, as_json):
+    """Run edgetpu_compiler on MODELS (co-compiled to share the cache) and explain the result.
+
+    \b
+    Example:
+      edgekit compile mobilenet_v2_1.0_224_quant.tflite -o out/ --search-delegate --step 10
+    """
+    if step and not search_delegate:
+        raise click.UsageError("--step only works with --search-delegate")
+    options = compiler.Options(out_dir=out_dir, min_runtime=min_runtime, segments=segments,
+                               search_delegate=search_delegate, step=step,
+                               intermediate=tuple(t for t in (intermediate or "").split(",") if t),
+                               timeout=timeout, multiple_subgraphs=multiple_subgraphs)
+    try:
+        result = compiler.compile_models(models, options)
+    except compiler.CompilerMissingError as e:
+        # Without the compiler, the next best thing is what it would most likely say.
+        error(e)
+        if as_json:
+            emit_json({"compiled": False, "error": str(e),
+                       "predictions": {m: check.to_document(p) for m, p in e.predictions.items()}})
+        else:
+            click.echo("\n\n".join(f"Predicted by edgekit check (no compiler ran):\n{format_prediction(p)}"
+                                   for p in e.predictions.values()))
+        sys.exit(e.exit_code)
+    except compiler.CompileFailedError as e:
+        if as_json and e.result is not None:
+            emit_json(compile_document(e.result, ok=False, message=str(e)))
+        elif e.result is not None and e.result.stdout.strip():
+            click.echo(e.result.stdout.rstrip())
+        raise
+    if as_json:
+        emit_json(compile_document(result, ok=True))
+    else:
+        click.echo(format_compile(result))
+
+
+def compile_document(result, ok, message=None):
+    return {
+        "compiled": ok, "error": message, "command": result.command, "returncode": result.returncode,
+        "outputs": result.outputs, "version": result.report.version, "compile_ms": result.report.compile_ms,
+        "fatal": result.report.fatal._asdict() if result.report.fatal else None,
+        "models": [dict(m._asdict(), rows=[r._asdict() for r in m.rows]) for m in result.report.models],
+        "disagreements": {k: [d._asdict() for d in v] for k, v in result.disagreements.items()},
+    }
+
+
+def format_compile(result):
+    lines = [f"compiled with edgetpu_compiler {result.report.version or '?'} "
+             f"in {result.report.compile_ms if result.report.compile_ms is not None else '?'} ms"]
+    for m in result.report.models:
+        lines += ["", f"{m.input_model} -> {m.output_model}",
+                  f"  on-chip cache used {format_bytes(m.on_chip_used)}, remaining "
+                  f"{format_bytes(m.on_chip_remaining)}, "
+                  f"streamed off-chip {format_bytes(m.off_chip_streamed)}",
+                  f"  Edge TPU subgraphs {m.subgraphs}, ops {m.total_ops} "
+                  f"(Edge TPU {m.tpu_ops if m.tpu_ops is not None else '?'}, CPU "
+                  f"{m.cpu_ops if m.cpu_ops is not None else '?'})"]
+        lines += [f"  {r.op or '':<31}{r.count or '':<11}{r.status}" for r in m.rows]
+    for path, found in result.disagreements.items():
+        lines.append("")
+        if not found:
+            lines.append(f"{path}: the compiler agrees with edgekit check")
+        for d in found:
+            lines.append(f"{path}: {d.op}: check predicted {d.predicted_cpu} on the CPU, the compiler left "
+                         f"{d.compiler_cpu}")
+    lines += ["", "written: " + ", ".join(result.outputs)]
+    return "\n".join(lines)

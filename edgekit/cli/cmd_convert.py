@@ -1,0 +1,95 @@
+"""`edgekit convert`: a Keras model (zoo name, .keras/.h5 file, SavedModel folder) to a full-int8 Edge TPU
+ready .tflite, calibrated on the user's own pictures."""
+
+import click
+
+from edgekit.calibration.ranges import METHODS
+from edgekit.cli.options import emit_json, handles_errors, json_option, task_option, warning as cli_warning
+from edgekit.converters.api import CONVERTIBLE_TASKS, DEFAULTS, convert, to_document
+from edgekit.converters.quantize import IO_TYPES
+
+
+@click.command("convert")
+@click.argument("model")
+@click.option("--calib", required=True, help="Calibration pictures: a folder (recursive), a glob ('imgs/*.jpg'), a "
+                                              ".txt list, a video, or a COCO / YOLO / VOC dataset folder.")
+@click.option("--weights", help="Weights for a zoo model (e.g. imagenet).")
+@click.option("--num-samples", default=DEFAULTS.num_samples, show_default=True, type=click.IntRange(min=1),
+              help="Calibration images to use.")
+@click.option("--calibration", "method", type=click.Choice(METHODS), default=DEFAULTS.method, show_default=True,
+              help="Activation range method.")
+@click.option("--io", type=click.Choice(IO_TYPES), default=DEFAULTS.io, show_default=True,
+              help="Input/output type (raw pixels either way).")
+@click.option("--labels", "labels_path", type=click.Path(dir_okay=False, exists=True),
+              help="Label file to embed (pycoral formats).")
+@click.option("--float", "write_float", is_flag=True, help="Also write <name>_float.tflite, the float baseline.")
+@click.option("--out", "out_dir", required=True, type=click.Path(), help="Output folder.")
+@click.option("--strict", is_flag=True, help="Refuse a model with ops the Edge TPU cannot map.")
+@click.option("--mean", default=DEFAULTS.mean, show_default=True, help="Normalisation: x = (pixel - mean) / std.")
+@click.option("--std", default=DEFAULTS.std, show_default=True, help="Normalisation: x = (pixel - mean) / std.")
+@task_option("Override the model's task.", tasks=CONVERTIBLE_TASKS)
+@click.option("--seed", default=DEFAULTS.seed, show_default=True, help="Calibration sampling seed.")
+@click.option("--video-every", default=DEFAULTS.video_every, show_default=True, type=click.IntRange(min=1),
+              help="Take every k-th frame of a video.")
+@click.option("--max-detections", default=DEFAULTS.max_detections, show_default=True,
+              help="Detection: boxes kept.")
+@click.option("--score-threshold", default=DEFAULTS.score_threshold, show_default=True,
+              help="Detection: lowest score kept.")
+@click.option("--iou-threshold", default=DEFAULTS.iou_threshold, show_default=True,
+              help="Detection: NMS IoU threshold.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Keep per-tensor calibration statistics "
+                                                                    "here, so another method reuses them.")
+@click.option("--bias-correction/--no-bias-correction", default=None,
+              help="Correct int8 biases layer by layer against the float model (closer agreement with float, "
+                   "one pass over a few pictures per layer) [on for classifiers, off for detectors].")
+@click.option("--no-compile", is_flag=True, help="Do not run edgetpu_compiler even when it is installed.")
+@json_option()
+@handles_errors
+def convert_command(model, calib, weights, num_samples, method, io, labels_path, write_float, out_dir, strict, mean,
+                    std, task, seed, video_every, max_detections, score_threshold, iou_threshold, cache_dir,
+                    bias_correction, no_compile, as_json):
+    """Convert MODEL (a zoo name, .keras/.h5 file or SavedModel folder) to a full-int8 Edge TPU ready .tflite,
+    calibrated on your own pictures.
+
+    \b
+    Example:
+      edgekit convert efficientnet-lite0 --weights imagenet --calib photos/ --out out/
+    """
+    result = convert(model, calib, out_dir, weights=weights, num_samples=num_samples, method=method, io=io,
+                     labels=labels_path, write_float=write_float, strict=strict, mean=mean, std=std, task=task,
+                     seed=seed, video_every=video_every, max_detections=max_detections,
+                     score_threshold=score_threshold, iou_threshold=iou_threshold, cache_dir=cache_dir,
+                     bias_correction=bias_correction, compile=not no_compile)
+    for warning in result.warnings:
+        cli_warning(warning)
+    if as_json:
+        emit_json(to_document(result))
+    else:
+        click.echo(format_result(result))
+
+
+def format_result(result):
+    lines = [f"int8 model     {result.int8_path}"]
+    if result.float_path:
+        lines.append(f"float model    {result.float_path}")
+    if result.compiled_path:
+        lines.append(f"compiled       {result.compiled_path}")
+    if result.report_html:
+        lines.append(f"report         {result.report_html}")
+    c = result.calibration
+    corrected = " + bias correction" if "bias correction" in result.metadata.get("calibration", "") else ""
+    lines.append(f"calibration    {result.method}{corrected}, {c['used']} images from {c['source']} "
+                 f"({c['skipped']} skipped)")
+    found = result.agreement
+    if found:
+        lines.append(f"vs float       same top-1 class on {100 * found['top1']:.1f}% of {found['pictures']} calibration "
+                     f"pictures, mean KL {found['mean_kl']:.3f}")
+    e = result.check
+    lines.append(f"edge tpu       {e['tpu']} of {e['ops']} ops predicted on the Edge TPU"
+                 + (f"; on the CPU: {', '.join(sorted(e['cpu_ops']))}" if e["cpu_ops"] else ""))
+    if not (result.compile or {}).get("ran"):
+        why = (result.compile or {}).get("why")
+        if why and why != "not requested":
+            lines.append(f"not compiled   {why}")
+    lines.append(f"time           {result.timings.get('total', 0):.1f} s")
+    return "\n".join(lines)

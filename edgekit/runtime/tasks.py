@@ -1,0 +1,42 @@
+"""The tasks a model can do, how to tell which one from the model itself, and each task's defaults.
+
+One place for the task names and what depends on them (the CLIs' choices, the converter's metadata, the
+runtime's adapters), so that adding a task is one edit here plus its adapter.
+"""
+
+import numpy as np
+
+from edgekit.tflite.model import DETECTION_POSTPROCESS_OP
+
+CLASSIFICATION, DETECTION, SEGMENTATION = "classification", "detection", "segmentation"
+TASKS = (CLASSIFICATION, DETECTION, SEGMENTATION)
+
+# How each task resizes by default (models' metadata or --resize override it): TFLite's own half-pixel
+# bilinear for classifiers (Coral's expected scores hold with it, not with Pillow's bilinear), Pillow's
+# LANCZOS for segmentation as pycoral's segmentation example and test use, Pillow's bilinear inside the
+# detection letterbox as pycoral's detection example does.
+DEFAULT_RESIZE = {CLASSIFICATION: "tflite-bilinear", DETECTION: "bilinear", SEGMENTATION: "lanczos"}
+
+# The lowest score reported unless the user asks otherwise. Classification lists only classes with some
+# score (a quantized softmax rounds most of them to exactly 0); detection follows pycoral's examples.
+DEFAULT_THRESHOLD = {CLASSIFICATION: 1e-9, DETECTION: 0.4, SEGMENTATION: 0.0}
+
+
+def detect_task(model):
+    """classification / detection / segmentation, from a `tflite.Model`'s ops and output shapes."""
+    if any(op.name == DETECTION_POSTPROCESS_OP for op in model.operators()):
+        return DETECTION
+    outputs = model.output_tensors()
+    if len(outputs) == 4 and any(int(np.prod(t.shape)) == 1 for t in outputs):
+        return DETECTION
+    first = outputs[0].shape
+    spatial = first[1:3] if len(first) >= 3 else ()
+    if len(spatial) == 2 and min(spatial) > 1:
+        return SEGMENTATION
+    return CLASSIFICATION
+
+
+def recorded_task(metadata):
+    """The task edgekit's metadata names, or None when it names none this runtime knows."""
+    task = metadata.get("task")
+    return task if task in TASKS else None
