@@ -5,11 +5,11 @@ Speed: 300 calibration images (seeded crops of real photos), minmax, against TFL
 with the same SavedModel and the same pixels (target <= 1.2x); percentile / MSE / KL against minmax (<= 2x).
 Each variant runs in its own process so peak memory (ru_maxrss) is its own; TensorFlow's import is not timed.
 
-Fidelity: >= 500 seeded crops and flips of real photos (../shared test photos, scikit-image's and
-scikit-learn's), none of them calibration crops; top-1 agreement of the int8 model with the float Keras model
-and the mean KL divergence of their output distributions, per method. Also the ceilings no calibration can
-pass while the head stays 8-bit on the Edge TPU: the float model's own logits put through the int8 model's
-logit quantization (its 8-bit grid) and through the uint8 softmax output (steps of 1/256).
+Fidelity: >= 500 seeded crops and flips of real photos (the Coral test photos under EDGEKIT_TESTDATA,
+scikit-image's and scikit-learn's), none of them calibration crops; top-1 agreement of the int8 model with the
+float Keras model and the mean KL divergence of their output distributions, per method. Also the ceilings no
+calibration can pass while the head stays 8-bit on the Edge TPU: the float model's own logits put through the
+int8 model's logit quantization (its 8-bit grid) and through the uint8 softmax output (steps of 1/256).
 
     .venv/bin/python benchmarks/bench_convert.py [--samples 300] [--eval 500] [--skip-speed] [--skip-fidelity]
 """
@@ -122,18 +122,22 @@ def worker_bare(folder, pixels_path):
     return {"seconds": time.perf_counter() - start, "peak_mib": peak_mib()}
 
 
-def worker_edgekit(folder, calib, methods, cache):
+def worker_edgekit(folder, calib, methods, cache_dir):
+    from edgekit.calibration.cache import CalibrationCache
     from edgekit.converters import api
+    from edgekit.converters.options import DEFAULT_METHOD
 
     model = build_model()
+    # One cache for every method: the first conversion calibrates and histograms, the others reuse both.
+    cache = CalibrationCache(cache_dir)
     timings = {}
     for method in methods:
         start = time.perf_counter()
         # "default": what `edgekit convert` does with no options (mse + bias correction), report included.
-        settings = dict(method=api.DEFAULT_METHOD, report=True) if method == "default" else \
+        settings = dict(method=DEFAULT_METHOD, report=True) if method == "default" else \
             dict(method=method, report=False, bias_correction=False)
         result = api.convert(model, calib, os.path.join(folder, f"out_{method}"), name=f"lite0_{method}",
-                             compile=False, cache_dir=cache, num_samples=300, **settings)
+                             compile=False, cache=cache, num_samples=300, **settings)
         timings[method] = {"seconds": time.perf_counter() - start, "phases": result.timings}
     return {"runs": timings, "peak_mib": peak_mib()}
 
@@ -173,10 +177,13 @@ def head_ceilings(logits, int8_model_path):
 def worker_fidelity(folder, calib, eval_path):
     from ai_edge_litert.interpreter import Interpreter
 
+    from edgekit.calibration.cache import CalibrationCache
     from edgekit.converters import api
     from edgekit.evaluation import metrics
+    from edgekit.runtime.adapters.common import dequantize
 
     model = build_model()
+    cache = CalibrationCache(os.path.join(folder, "cache"))
     evaluation = np.load(eval_path)
     floats = []
     for start in range(0, len(evaluation), 50):
@@ -189,8 +196,8 @@ def worker_fidelity(folder, calib, eval_path):
         method, corrected = variant.split("+")[0], variant.endswith("+bias_correction")
         start = time.perf_counter()
         result = api.convert(model, calib, os.path.join(folder, f"fid_{variant}"), name=f"lite0_{method}",
-                             method=method, report=False, compile=False, cache_dir=os.path.join(folder, "cache"),
-                             bias_correction=corrected, bias_samples=32)
+                             method=method, report=False, compile=False, cache=cache, bias_correction=corrected,
+                             bias_samples=32)
         seconds = time.perf_counter() - start
         interpreter = Interpreter(model_path=result.int8_path, num_threads=os.cpu_count())
         interpreter.allocate_tensors()
@@ -201,7 +208,7 @@ def worker_fidelity(folder, calib, eval_path):
         for k, pixels in enumerate(evaluation):
             interpreter.set_tensor(inp["index"], pixels[None])
             interpreter.invoke()
-            q = scale * (interpreter.get_tensor(out["index"])[0].astype(np.float64) - zero_point)
+            q = dequantize(interpreter.get_tensor(out["index"])[0], scale, zero_point, np.float64)
             p = reference[k].astype(np.float64)
             same = int(np.argmax(q) == np.argmax(p))
             agree += same

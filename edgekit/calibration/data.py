@@ -12,7 +12,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from edgekit.calibration.sources import CalibrationDataError, find_items, sample_order
+from edgekit.calibration.sources import VIDEO_EVERY, CalibrationDataError, find_items, sample_order
 from edgekit.errors import EdgekitError
 from edgekit.progress import Progress
 from edgekit.runtime import images
@@ -23,6 +23,9 @@ Preprocess = namedtuple("Preprocess", "size resize letterbox")
 # pixels: uint8 [N, H, W, 3]; used: the items kept; skipped: [(item, reason)]; digest: identifies the set.
 CalibrationSet = namedtuple("CalibrationSet", "source kind pixels used skipped candidates seconds digest")
 
+# How many pictures calibration takes by default, and below how many it warns that ranges may not cover
+# what the model will see.
+NUM_SAMPLES = 300
 FEW_SAMPLES = 100
 
 
@@ -56,7 +59,7 @@ def _video_frames(path, wanted):
     return found
 
 
-def load_set(spec_path, preprocess, num_samples=300, seed=0, video_every=10, progress=None):
+def load_set(spec_path, preprocess, num_samples=NUM_SAMPLES, seed=0, video_every=VIDEO_EVERY, progress=None):
     """Find, sample, decode and preprocess up to `num_samples` pictures. Raises when none is usable."""
     if num_samples < 1:
         raise CalibrationDataError("--num-samples must be at least 1")

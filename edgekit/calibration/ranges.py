@@ -6,19 +6,18 @@ its recorded [min, max], and let a method choose a narrower range:
   percentile  keep the central 99.99% of values (clip the rarest tails)
   mse         the range whose 8-bit quantization has the least expected squared error
   kl          the range whose 8-bit quantized distribution is closest in KL divergence (TensorRT's entropy
-              calibration, made two-sided by scaling [min, max] towards zero)
-Histograms are kept in a `Statistics` (and on disk, keyed by model and calibration set), so trying a
-second method costs no second pass.
+              calibration, Migacz, "8-bit Inference with TensorRT", GTC 2017; made two-sided here by
+              scaling [min, max] towards zero)
+Wu et al., "Integer Quantization for Deep Learning Inference: Principles and Empirical Evaluation"
+(arXiv:2004.09602) compare max, entropy and percentile calibration. The histograms of one model and picture
+set are one `Statistics`; `edgekit.calibration.cache` keeps them, so a second method costs no second pass.
 """
 
-import hashlib
 import os
 import warnings
 from collections import namedtuple
 
 import numpy as np
-
-from edgekit.files import atomic_path
 
 METHODS = ("minmax", "percentile", "mse", "kl")
 BINS = 2048
@@ -34,10 +33,6 @@ MAX_VALUES = 1 << 15
 TensorStats = namedtuple("TensorStats", "index name low high counts")
 Statistics = namedtuple("Statistics", "key tensors")     # tensors: {index: TensorStats}
 Range = namedtuple("Range", "low high")
-
-
-def statistics_key(model_bytes, calibration_digest):
-    return hashlib.sha256(bytes(model_bytes)).hexdigest()[:16] + "-" + calibration_digest
 
 
 def _sampled(values):
@@ -79,34 +74,6 @@ def collect(calibrated_bytes, inputs, tensor_ranges, progress=None):
         progress.close()
     return {i: TensorStats(i, name, float(low), float(high), counts[i])
             for i, (name, low, high) in tensor_ranges.items()}
-
-
-def save(statistics, folder):
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"stats-{statistics.key}.npz")
-    arrays = {}
-    for index, s in statistics.tensors.items():
-        arrays[f"c{index}"] = s.counts
-        arrays[f"r{index}"] = np.array([s.low, s.high])
-        arrays[f"n{index}"] = np.array(s.name)
-    with atomic_path(path) as temporary:
-        np.savez_compressed(temporary, **arrays)
-    return path
-
-
-def load(key, folder):
-    """Cached statistics for `key`, or None."""
-    path = os.path.join(folder, f"stats-{key}.npz")
-    if not os.path.isfile(path):
-        return None
-    try:
-        with np.load(path) as data:
-            indices = sorted(int(k[1:]) for k in data.files if k.startswith("c"))
-            tensors = {i: TensorStats(i, str(data[f"n{i}"]), float(data[f"r{i}"][0]), float(data[f"r{i}"][1]),
-                                      data[f"c{i}"]) for i in indices}
-    except (OSError, ValueError, KeyError):
-        return None
-    return Statistics(key, tensors)
 
 
 # --- methods: each maps one TensorStats to a Range ------------------------------------------------------

@@ -1,8 +1,8 @@
 """Where calibration pictures come from: a folder, a glob, a list file, a video, or a COCO / YOLO / VOC dataset.
 
 `find_items(source)` turns whatever the user named into `Item`s (a file, or a frame of a video) tagged with
-a stratum (the subfolder they came from); `sample(items, n, seed)` picks n of them, balanced over strata,
-the same n for the same seed. Nothing here decodes pixels: see `edgekit.calibration.data`.
+a stratum (the subfolder they came from); `sample_order(items, seed)` orders them so that the first n are
+balanced over strata, the same n for the same seed. Nothing here decodes pixels: see `edgekit.calibration.data`.
 """
 
 import glob
@@ -17,6 +17,8 @@ from edgekit.image_folders import (coco_annotation_files, coco_picture_folders, 
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 LIST_SUFFIXES = (".txt", ".lst", ".list")
+# Frames of a video next to each other are nearly the same picture: by default every 10th is a candidate.
+VIDEO_EVERY = 10
 
 # path: the file; frame: index of the video frame (None for a picture); stratum: what sampling balances over.
 Item = namedtuple("Item", "path frame stratum")
@@ -111,7 +113,7 @@ def _from_video(path, every):
     return [Item(path, k, str(k // stretch)) for k in range(0, frames, max(1, every))]
 
 
-def find_items(spec, video_every=10):
+def find_items(spec, video_every=VIDEO_EVERY):
     """The `Source` a user named: a folder (recursive), glob pattern, list file, video or dataset folder."""
     spec = os.fspath(spec)
     if any(c in spec for c in "*?[") and not os.path.exists(spec):

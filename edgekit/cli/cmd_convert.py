@@ -8,34 +8,36 @@ from edgekit.cli.options import emit_json, handles_errors, json_option, task_opt
 from edgekit.converters.api import CONVERTIBLE_TASKS, DEFAULTS, convert, to_document
 from edgekit.converters.quantize import IO_TYPES
 
+CALIBRATION, INTERFACE, DETECTION = DEFAULTS.calibration, DEFAULTS.interface, DEFAULTS.detection
+
 
 @click.command("convert")
 @click.argument("model")
 @click.option("--calib", required=True, help="Calibration pictures: a folder (recursive), a glob ('imgs/*.jpg'), a "
                                               ".txt list, a video, or a COCO / YOLO / VOC dataset folder.")
 @click.option("--weights", help="Weights for a zoo model (e.g. imagenet).")
-@click.option("--num-samples", default=DEFAULTS.num_samples, show_default=True, type=click.IntRange(min=1),
+@click.option("--num-samples", default=CALIBRATION.num_samples, show_default=True, type=click.IntRange(min=1),
               help="Calibration images to use.")
-@click.option("--calibration", "method", type=click.Choice(METHODS), default=DEFAULTS.method, show_default=True,
+@click.option("--calibration", "method", type=click.Choice(METHODS), default=CALIBRATION.method, show_default=True,
               help="Activation range method.")
-@click.option("--io", type=click.Choice(IO_TYPES), default=DEFAULTS.io, show_default=True,
+@click.option("--io", type=click.Choice(IO_TYPES), default=INTERFACE.io, show_default=True,
               help="Input/output type (raw pixels either way).")
 @click.option("--labels", "labels_path", type=click.Path(dir_okay=False, exists=True),
               help="Label file to embed (pycoral formats).")
 @click.option("--float", "write_float", is_flag=True, help="Also write <name>_float.tflite, the float baseline.")
 @click.option("--out", "out_dir", required=True, type=click.Path(), help="Output folder.")
 @click.option("--strict", is_flag=True, help="Refuse a model with ops the Edge TPU cannot map.")
-@click.option("--mean", default=DEFAULTS.mean, show_default=True, help="Normalisation: x = (pixel - mean) / std.")
-@click.option("--std", default=DEFAULTS.std, show_default=True, help="Normalisation: x = (pixel - mean) / std.")
+@click.option("--mean", default=INTERFACE.mean, show_default=True, help="Normalisation: x = (pixel - mean) / std.")
+@click.option("--std", default=INTERFACE.std, show_default=True, help="Normalisation: x = (pixel - mean) / std.")
 @task_option("Override the model's task.", tasks=CONVERTIBLE_TASKS)
-@click.option("--seed", default=DEFAULTS.seed, show_default=True, help="Calibration sampling seed.")
-@click.option("--video-every", default=DEFAULTS.video_every, show_default=True, type=click.IntRange(min=1),
+@click.option("--seed", default=CALIBRATION.seed, show_default=True, help="Calibration sampling seed.")
+@click.option("--video-every", default=CALIBRATION.video_every, show_default=True, type=click.IntRange(min=1),
               help="Take every k-th frame of a video.")
-@click.option("--max-detections", default=DEFAULTS.max_detections, show_default=True,
+@click.option("--max-detections", default=DETECTION.max_detections, show_default=True,
               help="Detection: boxes kept.")
-@click.option("--score-threshold", default=DEFAULTS.score_threshold, show_default=True,
+@click.option("--score-threshold", default=DETECTION.score_threshold, show_default=True,
               help="Detection: lowest score kept.")
-@click.option("--iou-threshold", default=DEFAULTS.iou_threshold, show_default=True,
+@click.option("--iou-threshold", default=DETECTION.iou_threshold, show_default=True,
               help="Detection: NMS IoU threshold.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Keep per-tensor calibration statistics "
                                                                     "here, so another method reuses them.")
@@ -82,8 +84,8 @@ def format_result(result):
                  f"({c['skipped']} skipped)")
     found = result.agreement
     if found:
-        lines.append(f"vs float       same top-1 class on {100 * found['top1']:.1f}% of {found['pictures']} calibration "
-                     f"pictures, mean KL {found['mean_kl']:.3f}")
+        lines.append(f"vs float       same top-1 class on {100 * found['top1']:.1f}% of {found['pictures']} "
+                     f"calibration pictures, mean KL {found['mean_kl']:.3f}")
     e = result.check
     lines.append(f"edge tpu       {e['tpu']} of {e['ops']} ops predicted on the Edge TPU"
                  + (f"; on the CPU: {', '.join(sorted(e['cpu_ops']))}" if e["cpu_ops"] else ""))

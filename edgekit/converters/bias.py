@@ -1,12 +1,18 @@
-"""Empirical bias correction of a full-int8 model (optional, `--bias-correction`).
+"""Empirical bias correction of a full-int8 model (`--bias-correction`; on by default for classifiers).
 
 Rounding weights and activations to 8 bits shifts the mean of many layer outputs a little, and the shifts
-add up through a deep network. For each CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED we measure, per output
-channel, the mean difference between the float model's output and the int8 model's (dequantized) on
-calibration pictures, and add it to the int32 bias. Layers are corrected one at a time in execution order,
-each measured on the model with the earlier ones already corrected: measuring several at once counts an
-upstream shift again downstream (on EfficientNet-Lite0, 12 layers per pass took top-1 agreement with float
-from 93% to 14%; one per pass took it to 95-96%). Cost: one pass over `samples` pictures per layer.
+add up through a deep network. Nagel et al., "Data-Free Quantization Through Weight Equalization and Bias
+Correction" (ICCV 2019, arXiv:1906.04721), correct a layer's expected output error through its bias; they
+derive the error from batch-norm statistics when no data is at hand, and measure it when there is, which is
+what we do with the calibration pictures. For each CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED we measure,
+per output channel, the mean difference between the float model's output and the int8 model's (dequantized),
+and add it to the int32 bias.
+
+Layers are corrected one at a time in execution order, each measured on the model with the earlier ones
+already corrected: the shift measured at a layer includes what the layers above it passed down, so
+correcting several layers from one measurement would correct an upstream shift at its source and once more
+downstream. Cost: one pass over `samples` pictures per layer (`benchmarks/bench_convert.py` measures it, and
+what the correction buys).
 
 Outputs with a fused ReLU/ReLU6 are compared only where the float value is inside the activation's linear
 part: a clipped value says nothing about the bias.
@@ -15,10 +21,12 @@ part: a clipped value says nothing about the bias.
 import numpy as np
 
 from edgekit.calibration.ranges import tensor_reader
+from edgekit.runtime.adapters.common import dequantize
 
 CORRECTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 WAVE = 1           # layers corrected per pass over the samples (see above)
-SAMPLES = 32
+SAMPLES = 32       # pictures per pass: the default of `convert(bias_samples=...)`
+INT8_RANGE = np.array([-128, 127])
 
 
 def targets(int8_model, float_model):
@@ -76,10 +84,9 @@ def correct(int8_bytes, float_bytes, float_inputs, int8_inputs, samples=SAMPLES)
             for op, out, reference, _ in wave:
                 t = int8_model.main.tensors[out]
                 scale, zero_point = t.quantization.per_tensor
-                values = scale * (run.get_tensor(out).astype(np.float64) - zero_point)
+                values = dequantize(run.get_tensor(out), scale, zero_point, np.float64)
                 expected = float_run.get_tensor(reference).astype(np.float64)
-                low = scale * (-128 - zero_point)
-                high = scale * (127 - zero_point)
+                low, high = dequantize(INT8_RANGE, scale, zero_point, np.float64)
                 # Strictly inside the int8 range: off ReLU's floor and ReLU6's ceiling, the linear part.
                 linear = (expected > low + 1e-6) & (expected < high - 1e-6)
                 s, c = _channel_error(expected, values, linear)

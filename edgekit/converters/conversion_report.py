@@ -12,6 +12,7 @@ import numpy as np
 
 from edgekit.calibration.ranges import tensor_reader
 from edgekit.compiler import rules
+from edgekit.converters.quantize import int8_batch
 from edgekit.files import write_atomic
 from edgekit.runtime.adapters import common
 
@@ -23,11 +24,7 @@ def _int8_input(details, batch, mean, std):
     """The float batch as pixels again, fed the way the runtime feeds the int8 model."""
     pixels = np.clip(np.round(batch[0] * std + mean), 0, 255).astype(np.uint8)
     scale, zero_point = details["quantization"]
-    return normalize_batch(pixels, details["dtype"], scale, zero_point, mean, std)
-
-
-def normalize_batch(pixels, dtype, scale, zero_point, mean, std):
-    return common.normalize(pixels, dtype, scale, zero_point, mean, std)[None]
+    return int8_batch(pixels, details["dtype"], scale, zero_point, mean, std)
 
 
 def layer_errors(float_run, int8_run, batches, mean, std, samples=ERROR_SAMPLES):
@@ -51,8 +48,7 @@ def layer_errors(float_run, int8_run, batches, mean, std, samples=ERROR_SAMPLES)
         for d, float_index in pairs:
             try:
                 reference = float_run.get_tensor(float_index).astype(np.float64)
-                scale, zero_point = d["quantization"]
-                values = scale * (int8_run.get_tensor(d["index"]).astype(np.float64) - zero_point)
+                values = common.dequantize(int8_run.get_tensor(d["index"]), *d["quantization"], dtype=np.float64)
             except ValueError:
                 continue
             if reference.shape != values.shape:
@@ -113,8 +109,11 @@ def output_agreement(float_run, int8_run, int8_model, batches, mean, std, sample
             "top2_logits_within_one_step": close if float_logits is not None else None}
 
 
-def build(name, int8_model, calibrated, batches, recorded, edits, statistics, method, calibration, prediction,
-          warnings, timings, compile_document, cache_hit, options, float_path, int8_path, bias_corrected=False):
+def build(name, int8_model, calibrated, batches, recorded, edits, method, calibration, prediction, warnings,
+          timings, compile_document, cache_hit, io, mean, std, float_path, int8_path, bias_corrected=False):
+    """The report document. `calibrated`: the calibrated float model's bytes; `recorded`: its calibrated
+    ranges, `edits`: the ranges written instead; `io`, `mean`, `std`: the int8 model's I/O type and the
+    normalisation its input quantization encodes; `timings`: seconds per step so far."""
     from edgekit.compiler import check
 
     graph = int8_model.main
@@ -130,16 +129,17 @@ def build(name, int8_model, calibrated, batches, recorded, edits, statistics, me
         # The file as written (metadata included): the model users will run.
         int8_run = tensor_reader(f.read())
     float_run = tensor_reader(calibrated)  # both built once: each costs a model load and tensor allocation
-    errors = layer_errors(float_run, int8_run, batches, options.mean, options.std)
-    agreement = output_agreement(float_run, int8_run, int8_model, batches, options.mean, options.std)
+    errors = layer_errors(float_run, int8_run, batches, mean, std)
+    agreement = output_agreement(float_run, int8_run, int8_model, batches, mean, std)
     activation_ranges = []
     for index, r in sorted(recorded.items()):
         chosen = edits.get(index, (r.low, r.high))
-        activation_ranges.append({"index": index, "name": r.name, "min": r.low, "max": r.high, "chosen": [float(chosen[0]), float(chosen[1])]})
+        activation_ranges.append({"index": index, "name": r.name, "min": r.low, "max": r.high,
+                                  "chosen": [float(chosen[0]), float(chosen[1])]})
     return {"name": name, "files": {"int8": int8_path, "float": float_path},
             "method": method, "bias_correction": bool(bias_corrected), "statistics_cached": cache_hit,
-            "io": options.io,
-            "normalization": {"mean": options.mean, "std": options.std},
+            "io": io,
+            "normalization": {"mean": mean, "std": std},
             "input": _tensor_doc(int8_model.input_tensors()[0]),
             "outputs": [_tensor_doc(t) for t in int8_model.output_tensors()],
             "op_counts": dict(Counter(op.name for op in graph.operators)),
@@ -174,7 +174,8 @@ def _svg_ranges(rows, width=720):
         y = k * row_h
         parts.append(f'<rect x="{x(r["min"]):.1f}" y="{y}" width="{max(x(r["max"]) - x(r["min"]), 1):.1f}" '
                      f'height="{row_h - 1}" fill="#ccc"><title>{html.escape(r["name"])}: '
-                     f'[{r["min"]:.4g}, {r["max"]:.4g}] used [{r["chosen"][0]:.4g}, {r["chosen"][1]:.4g}]</title></rect>')
+                     f'[{r["min"]:.4g}, {r["max"]:.4g}] used [{r["chosen"][0]:.4g}, {r["chosen"][1]:.4g}]'
+                     '</title></rect>')
         lo, hi = r["chosen"]
         parts.append(f'<rect x="{x(lo):.1f}" y="{y + 1}" width="{max(x(hi) - x(lo), 1):.1f}" height="{row_h - 3}" '
                      f'fill="#3b6fb6"/>')
@@ -200,7 +201,8 @@ def _svg_snr(rows, width=720, height=200):
              f'<polyline points="{points}" fill="none" stroke="#3b6fb6" stroke-width="1.5"/>']
     for k, (r, v) in enumerate(zip(rows, values)):
         parts.append(f'<circle cx="{left + k * step:.1f}" cy="{y(v):.1f}" r="2" fill="#3b6fb6"><title>'
-                     f'{html.escape(r["name"])}: SNR {v:.1f} dB, RMSE {r["rmse_in_steps"] or 0:.2f} steps</title></circle>')
+                     f'{html.escape(r["name"])}: SNR {v:.1f} dB, RMSE {r["rmse_in_steps"] or 0:.2f} steps'
+                     '</title></circle>')
     for v in (0, 20, 40, top):
         parts.append(f'<text x="{left - 4}" y="{y(v) + 3:.1f}" font-size="10" text-anchor="end">{v:.0f}</text>')
     parts.append(f'<text x="{width / 2}" y="{height - 4}" font-size="10" text-anchor="middle">tensor, in '
@@ -234,6 +236,11 @@ def _agreement_html(found, name):
     return text + "</p>"
 
 
+def _cpu_ops_html(cpu_ops):
+    """': OP xN, ...' for the ops that stay on the CPU, or nothing when none does."""
+    return ": " + html.escape(", ".join(f"{op} x{n}" for op, n in sorted(cpu_ops.items()))) if cpu_ops else ""
+
+
 def to_html(doc):
     e = doc["edgetpu"]
     worst = sorted([r for r in doc["layer_errors"] if r["snr_db"] is not None], key=lambda r: r["snr_db"])[:10]
@@ -242,13 +249,14 @@ def to_html(doc):
         f"<h1>{html.escape(doc['name'])}: int8 conversion report</h1>",
         f"<p>Calibration method <b>{html.escape(doc['method'])}"
         f"{' + bias correction' if doc.get('bias_correction') else ''}</b>, I/O {doc['io']}, input "
-        f"{html.escape(str(doc['input']['shape']))} {doc['input']['type']} scale {doc['input']['scale']:.6g} zero point "
+        f"{html.escape(str(doc['input']['shape']))} {doc['input']['type']} scale {doc['input']['scale']:.6g} "
+        "zero point "
         f"{doc['input']['zero_point']}.</p>",
         "<h2>Warnings</h2>" + ("<ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in doc["warnings"]) + "</ul>"
                                if doc["warnings"] else "<p>none</p>"),
         "<h2>Edge TPU (predicted)</h2>"
         f"<p>{e['tpu']} of {e['ops']} ops on the Edge TPU, {e['cpu']} on the CPU"
-        f"{': ' + html.escape(', '.join(f'{op} x{n}' for op, n in sorted(e['cpu_ops'].items()))) if e['cpu_ops'] else ''}. "
+        f"{_cpu_ops_html(e['cpu_ops'])}. "
         f"Parameters {doc['parameters']['bytes'] / 2**20:.2f} MiB of about "
         f"{doc['parameters']['on_chip_cache_bytes'] / 2**20:.2f} MiB on-chip cache "
         f"({'fits' if doc['parameters']['fits'] else 'does not fit: the rest streams every inference'}).</p>",

@@ -1,10 +1,12 @@
 """Detection export: end an EfficientDet-style model with TFLite's `TFLite_Detection_PostProcess` op.
 
 There is no TensorFlow op for it. The converter turns a `tf.function` whose `experimental_implements`
-names the op (with every attribute, typed i/f/b) into the custom op; the function's own body only has to
-return zeros of the right shapes in the kernel's output order (boxes, classes, scores, count). Measured in
-TF 2.21 (shared toolchain notes): this works in float and full-int8 conversions alike, without
-allow_custom_ops; the heads before it are int8 and dequantized in front of it; outputs stay float32.
+names the op (with every attribute, typed i/f/b) into the custom op (TensorFlow's
+tensorflow/compiler/mlir/lite/utils/nms_utils.cc, the route the TF2 detection exports of the TensorFlow Model
+Garden and google/automl's EfficientDet take); the function's own body only has to return zeros of the right
+shapes in the kernel's output order (boxes, classes, scores, count). On the pinned TensorFlow this works in
+float and full-int8 conversions alike, without allow_custom_ops; the heads before it are int8 and dequantized
+in front of it; outputs stay float32 (tests/converters/test_convert_detection.py checks the int8 model).
 
 The endpoint returns a dict keyed like TF2 detection exports (output_0 count, output_1 scores, output_2
 classes, output_3 boxes), which the runtime's detection adapter reads by signature name.
@@ -73,8 +75,9 @@ def flatten_heads(class_levels, box_levels, num_classes):
     return boxes, classes
 
 
-def wrapper(model, options):
-    """The `wrap(outputs)` for source.export_fixed_batch: model outputs -> detection outputs.
+def wrapper(model, detection):
+    """The `wrap(outputs)` for keras_export.export_fixed_batch: model outputs -> detection outputs, with the
+    settings of `detection` (max_detections, score_threshold, iou_threshold: `options.Detection`).
 
     The model says how: `edgekit_anchors` ([A, 4] normalized yc, xc, h, w) and `edgekit_num_classes`
     attributes (set by the zoo), and outputs either (class_levels, box_levels) lists or flat (boxes, classes)."""
@@ -85,7 +88,7 @@ def wrapper(model, options):
 
         raise EdgekitError("detection export needs the model's anchors and class count (a zoo EfficientDet-Lite "
                            "model carries them)")
-    settings = Settings(num_classes, options.max_detections, options.score_threshold, options.iou_threshold)
+    settings = Settings(num_classes, detection.max_detections, detection.score_threshold, detection.iou_threshold)
 
     def wrap(outputs):
         first, second = outputs[0], outputs[1]

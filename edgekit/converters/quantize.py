@@ -5,11 +5,12 @@ Three steps instead of one `convert()`, so that ranges can be edited in between:
      activation records its calibrated [min, max] (Tensor.quantization.min / .max);
   2. `set_ranges`: edit those ranges (graph input: the exact pixel range; others: the chosen method);
   3. `quantize`: `mlir_quantize` turns the calibrated model into the int8 model `convert()` would give.
-Both `_experimental_calibrate_only` and `mlir_quantize` are private TensorFlow API, which is why
-TensorFlow is pinned (pyproject's `convert` extra) and tests/converters keep a smoke test of this path.
-Facts behind the arguments (probed on TF 2.21): pass bytes, not bytearray; `inference_type` must be the
-types_pb2 enum (tf.int8 is read as 16-bit); `fully_quantize=True` ignores a uint8 I/O request, so it stays
-False, as `convert()` has it.
+These are the two halves of what `TFLiteConverter._quantize` does itself (tensorflow/lite/python/lite.py):
+it stops after calibrating under `_experimental_calibrate_only`, and otherwise hands the calibrated model to
+`mlir_quantize` with `fully_quantize` left False. Both are private TensorFlow API, which is why TensorFlow is
+pinned (pyproject's `convert` extra) and tests/converters keep a smoke test of this path. What the arguments
+need on the pinned TensorFlow: bytes, not bytearray; `inference_type` as the types_pb2 enum (tf.int8 is read
+as 16-bit); `fully_quantize=False`, since True ignores a uint8 I/O request.
 """
 
 from collections import namedtuple
@@ -101,6 +102,14 @@ def to_model_input(pixels, mean, std):
     """uint8 [N, H, W, C] pixels -> the float32 [1, H, W, C] batches the Keras model takes."""
     values = (np.asarray(pixels, np.float32) - np.float32(mean)) / np.float32(std)
     return [values[i:i + 1] for i in range(len(values))]
+
+
+def int8_batch(pixels, dtype, scale, zero_point, mean, std):
+    """uint8 [H, W, C] pixels -> the [1, H, W, C] batch of an integer model whose input has this `dtype` and
+    quantization, as the runtime feeds it (raw for uint8 when the quantization is the normalisation)."""
+    from edgekit.runtime.adapters import common
+
+    return common.normalize(pixels, dtype, scale, zero_point, mean, std)[None]
 
 
 class native_output_silenced:

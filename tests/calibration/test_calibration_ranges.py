@@ -1,4 +1,4 @@
-"""Range methods on known distributions, and the statistics cache."""
+"""Range methods on known distributions."""
 
 import numpy as np
 import pytest
@@ -61,16 +61,6 @@ def test_mse_is_lowest_at_its_choice(heavy_tail):
     error = ranges.quantization_mse(centres, heavy_tail.counts, *best)
     assert error <= ranges.quantization_mse(centres, heavy_tail.counts, heavy_tail.low, heavy_tail.high)
     assert error <= ranges.quantization_mse(centres, heavy_tail.counts, 0.0, best.high * 0.5)
-
-
-def test_cache_round_trip(tmp_path, heavy_tail):
-    statistics = ranges.Statistics("abc-123", {0: heavy_tail, 7: heavy_tail._replace(index=7, name="x")})
-    ranges.save(statistics, tmp_path)
-    loaded = ranges.load("abc-123", tmp_path)
-    assert sorted(loaded.tensors) == [0, 7] and loaded.tensors[7].name == "x"
-    assert np.array_equal(loaded.tensors[0].counts, heavy_tail.counts)
-    assert loaded.tensors[0].high == heavy_tail.high
-    assert ranges.load("other", tmp_path) is None
 
 
 def test_unknown_method():

@@ -54,7 +54,8 @@ def test_glob_and_list(tmp_path):
     listing.write_text("# calibration\nx/0.png\n\n" + paths[2] + "  # absolute\nx/missing.png\n")
     source = sources.find_items(listing)
     assert source.kind == "list"
-    assert [i.path for i in source.items] == [str(tmp_path / "x" / "0.png"), paths[2], str(tmp_path / "x" / "missing.png")]
+    assert [i.path for i in source.items] == [str(tmp_path / "x" / "0.png"), paths[2],
+                                              str(tmp_path / "x" / "missing.png")]
 
 
 def test_dataset_layouts(tmp_path):

@@ -291,12 +291,29 @@ def test_importing_edgekit_does_not_import_tensorflow():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
-def test_second_method_reuses_calibration_and_statistics(converted, photos, tmp_path):
+def passes_forbidden(monkeypatch):
+    """Make a calibration pass or a histogram pass fail the test: what a cache hit must avoid."""
+    from edgekit.calibration import ranges
+    from edgekit.converters import quantize
+
+    def no_pass(*args, **kwargs):
+        raise AssertionError("a pass over the calibration pictures ran despite the cache")
+
+    monkeypatch.setattr(quantize, "calibrate", no_pass)
+    monkeypatch.setattr(ranges, "collect", no_pass)
+
+
+def test_second_method_reuses_calibration_and_statistics(converted, photos, tmp_path, monkeypatch):
+    """One CalibrationCache kept across two conversions: the second (another method) runs no pass at all."""
+    from edgekit.calibration.cache import CalibrationCache
     from edgekit.converters.api import convert
 
-    model, first = converted
-    convert(model, str(photos), tmp_path, name="first", method="percentile", compile=False, report=False)
-    result = convert(model, str(photos), tmp_path, name="again", method="kl", compile=False, cache_dir=tmp_path / "c")
+    model, _ = converted
+    cache = CalibrationCache(tmp_path / "c")
+    first = convert(model, str(photos), tmp_path, name="first", method="percentile", compile=False, cache=cache)
+    assert json.loads(open(first.report_json).read())["statistics_cached"] is False
+    passes_forbidden(monkeypatch)
+    result = convert(model, str(photos), tmp_path, name="again", method="kl", compile=False, cache=cache)
     assert result.timings["calibrate"] < 0.05 and result.timings["statistics"] < 0.05
     assert json.loads(open(result.report_json).read())["statistics_cached"] is True
     assert read_edgekit_metadata(read_model(result.int8_path))["calibration"].startswith("kl + bias correction (11")
@@ -304,21 +321,35 @@ def test_second_method_reuses_calibration_and_statistics(converted, photos, tmp_
     assert [f.split("-")[0] for f in cached] == ["calibrated", "stats"]
 
 
+def test_without_a_cache_each_conversion_calibrates(converted, photos, tmp_path):
+    """No cache object and no cache_dir: nothing is kept between calls (no module-level cache)."""
+    from edgekit.converters.api import convert
+
+    model, _ = converted
+    convert(model, str(photos), tmp_path / "a", name="n", method="percentile", compile=False, report=False)
+    result = convert(model, str(photos), tmp_path / "b", name="n", method="percentile", compile=False)
+    assert json.loads(open(result.report_json).read())["statistics_cached"] is False
+
+
 def test_disk_cache_serves_a_new_process(converted, photos, tmp_path, monkeypatch):
-    from edgekit.converters import api, quantize
+    """cache_dir (`--cache-dir`): a later conversion with nothing in memory finds both passes on disk."""
+    from edgekit.converters import api
 
     model, _ = converted
     api.convert(model, str(photos), tmp_path / "a", name="d", compile=False, cache_dir=tmp_path / "c", report=False)
-    monkeypatch.setattr(api, "_CALIBRATED", {})
-    monkeypatch.setattr(api, "_STATISTICS", {})
+    passes_forbidden(monkeypatch)
+    result = api.convert(model, str(photos), tmp_path / "b", name="d", method="kl", compile=False,
+                         cache_dir=tmp_path / "c")
+    assert result.method == "kl" and json.loads(open(result.report_json).read())["statistics_cached"] is True
 
-    def no_calibration(*args):
-        raise AssertionError("calibrated again despite the cache")
 
-    monkeypatch.setattr(quantize, "calibrate", no_calibration)
-    result = api.convert(model, str(photos), tmp_path / "b", name="d", method="mse", compile=False,
-                         cache_dir=tmp_path / "c", report=False)
-    assert result.method == "mse"
+def test_cache_and_a_different_cache_dir_are_refused(photos, tmp_path):
+    from edgekit.calibration.cache import CalibrationCache
+    from edgekit.converters.api import convert
+
+    with pytest.raises(ValueError, match="differs from the cache's folder"):
+        convert(small_classifier(), str(photos), tmp_path, cache=CalibrationCache(tmp_path / "a"),
+                cache_dir=str(tmp_path / "b"))
 
 
 def test_leading_rescaling_folds_into_the_input_quantization(photos, tmp_path):
