@@ -132,7 +132,7 @@ def soak(model, video, threads, frames, folder, device="cpu"):
     summary = session.run()
     end_mb = resident_mb()
     viewer.join(10)
-    return {"frames": summary["frames"], "fps": summary["fps"],
+    return {"frames": summary.frames, "fps": summary.fps,
             "streamed_mb": round(samples["streamed_bytes"] / 1e6, 1),
             "rss_after_warmup_mb": round(samples["warm_mb"], 1),
             "rss_end_mb": round(end_mb, 1), "growth_mb": round(end_mb - samples["warm_mb"], 2),

@@ -106,9 +106,9 @@ def measure(model, image, iterations, warmup, threads):
         pipeline_ms.append(pipeline_time)
         pillow_ms.append(pillow_time)
         script_ms.append(script_time)
-        through_edgekit_ms.append(result["latency_ms"])
+        through_edgekit_ms.append(result.latency_ms)
         for step in steps:
-            steps[step].append(result["timings_ms"][step])
+            steps[step].append(result.timings_ms[step])
 
     # `edgekit run` over many images prepares the next one while the current one runs (Runner.run_images):
     # per-image time there is throughput, the figure a folder of photos or a camera sees.
@@ -131,7 +131,7 @@ def measure(model, image, iterations, warmup, threads):
         "pipeline_steps_median_ms": {step: round(float(np.median(v)), 4) for step, v in steps.items()},
         "pipeline_pillow_bilinear": stats(pillow_ms),
         "bare_script_pillow_bilinear": stats(script_ms),
-        "top1": {"pipeline": result["classes"][0]["id"] if result.get("classes") else None,
+        "top1": {"pipeline": result.classes[0].id if result.classes else None,
                  "bare": int(np.argmax(bare_scores))},
         "device": opened.device,
         "backend": f"{opened.backend.name} {opened.backend.version}",

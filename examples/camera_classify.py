@@ -7,13 +7,13 @@ draw the top classes and an FPS bar, and stream the result as MJPEG to a page.
 Run it (from the repository root, after `pip install -e '.[camera]'`):
 
     python examples/camera_classify.py \\
-        --model ../shared/testdata/coral/mobilenet_v2_1.0_224_quant_edgetpu.tflite \\
-        --labels ../shared/testdata/coral/imagenet_labels.txt \\
+        --model mobilenet_v2_1.0_224_quant_edgetpu.tflite --labels imagenet_labels.txt \\
         --source 0 --serve 127.0.0.1:8080
 
-then open http://127.0.0.1:8080/ in a browser. --source takes a camera index, /dev/videoN, a video
-file, an image folder or an rtsp:// / http:// URL. Ctrl-C stops it. `edgekit camera` does the same
-with recording, reconnects and JSON output.
+(the model and labels are those of Coral's test data, https://github.com/google-coral/test_data), then
+open http://127.0.0.1:8080/ in a browser. --source takes a camera index, /dev/videoN, a video file, an
+image folder or an rtsp:// / http:// URL. Ctrl-C stops it. `edgekit camera` does the same with
+recording, reconnects and JSON output.
 """
 
 import argparse
@@ -52,12 +52,13 @@ def main():
             result = runner.run_loaded(frame.prepared)
             meter.tick()
             count += 1
-            best = result["classes"][0] if result["classes"] else None
-            print(f"frame {frame.index}: " + (f"{best['label']} {best['score']:.2f}" if best else "-") +
-                  f"  ({result['latency_ms']:.1f} ms, {meter.fps:.1f} FPS)")
+            # result.classes: pycoral's Class(id, score) tuples, best first; the runner's labels name them.
+            best = result.classes[0] if result.classes else None
+            print(f"frame {frame.index}: " + (f"{runner.label(best.id)} {best.score:.2f}" if best else "-") +
+                  f"  ({result.latency_ms:.1f} ms, {meter.fps:.1f} FPS)")
             if server and server.wanted():  # draw only while someone has the page open
                 server.publish(annotate_frame(frame.image, result, runner.labels, meter.fps, grabber.dropped),
-                               fps=meter.fps, latency_ms=result["latency_ms"], frame=frame.index)
+                               fps=meter.fps, latency_ms=result.latency_ms, frame=frame.index)
             if args.max_frames and count >= args.max_frames:
                 break
     except KeyboardInterrupt:

@@ -9,12 +9,12 @@ Run it (from the repository root, after `pip install -e '.[camera]'`):
 
     python examples/camera_detect.py \\
         --model ssd_mobilenet_v2_coco_quant_postprocess_edgetpu.tflite \\
-        --labels ../shared/testdata/coral/coco_labels.txt \\
-        --source /dev/video0 --serve 127.0.0.1:8080 --record detections.mp4
+        --labels coco_labels.txt --source /dev/video0 --serve 127.0.0.1:8080 --record detections.mp4
 
-then open http://127.0.0.1:8080/. --source takes a camera index, /dev/videoN, a video file, an image
-folder or an rtsp:// / http:// URL. Ctrl-C stops it and finishes the recording; one JSON line per
-frame goes to stdout with --json.
+(the model and labels are those of Coral's test data, https://github.com/google-coral/test_data), then
+open http://127.0.0.1:8080/. --source takes a camera index, /dev/videoN, a video file, an image folder
+or an rtsp:// / http:// URL. Ctrl-C stops it and finishes the recording; one JSON line per frame goes to
+stdout with --json.
 """
 
 import argparse
@@ -25,7 +25,14 @@ from edgekit.runtime.camera import (FpsMeter, FrameGrabber, MjpegServer, Recorde
                                     parse_address, parse_source)
 from edgekit.runtime.interpreter import open_model
 from edgekit.runtime.labels import read_label_file
-from edgekit.runtime.pipeline import Runner, public
+from edgekit.runtime.pipeline import Runner, clipped_box
+
+
+def object_json(obj, runner, size):
+    """One detected object as `edgekit run --json` reports it: named, its box clipped to the picture."""
+    box = clipped_box(obj.bbox, size)
+    return {"id": obj.id, "label": runner.label(obj.id), "score": round(obj.score, 6),
+            "bbox": [round(v, 2) for v in box]}
 
 
 def main():
@@ -55,20 +62,21 @@ def main():
             result = runner.run_loaded(frame.prepared)
             meter.tick()
             count += 1
+            # result.objects: pycoral's Object(id, score, bbox) tuples, boxes in the frame's pixels.
             if args.json:
-                print(json.dumps({"frame": frame.index, "time": round(frame.time, 3),
-                                  "latency_ms": result["latency_ms"], "objects": public(result)["objects"]}),
-                      flush=True)
+                objects = [object_json(o, runner, result.size) for o in result.objects]
+                print(json.dumps({"frame": frame.index, "time": round(frame.time, 3), "latency_ms": result.latency_ms,
+                                  "objects": objects}), flush=True)
             else:
-                names = ", ".join(f"{o['label']} {o['score']:.2f}" for o in result["objects"]) or "-"
-                print(f"frame {frame.index}: {names}  ({result['latency_ms']:.1f} ms, {meter.fps:.1f} FPS)")
+                names = ", ".join(f"{runner.label(o.id)} {o.score:.2f}" for o in result.objects) or "-"
+                print(f"frame {frame.index}: {names}  ({result.latency_ms:.1f} ms, {meter.fps:.1f} FPS)")
             watched = server is not None and server.wanted()  # someone has the page open
             if watched or recorder:
                 image = annotate_frame(frame.image, result, runner.labels, meter.fps, grabber.dropped)
                 if recorder:
                     recorder.write(image)
                 if watched:
-                    server.publish(image, fps=meter.fps, latency_ms=result["latency_ms"], frame=frame.index)
+                    server.publish(image, fps=meter.fps, latency_ms=result.latency_ms, frame=frame.index)
             if args.max_frames and count >= args.max_frames:
                 break
     except KeyboardInterrupt:

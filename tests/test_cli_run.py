@@ -263,3 +263,34 @@ def test_detection_objects_in_image_pixels(tmp_path):
     with Image.open(out) as saved:
         assert saved.size == (320, 160)
         assert saved.getpixel((0, 60)) != (90, 120, 200)  # the cat's box edge is drawn
+
+
+def test_run_images_returns_data_and_the_cli_builds_the_json(tmp_path):
+    """The library's report holds pycoral's types (boxes as the adapter maps them); the JSON `edgekit run`
+    prints is built from it by cmd_run.run_document, clipping boxes to the picture there."""
+    from detection_model import build_detection_model
+
+    from edgekit.cli.cmd_run import run_document
+    from edgekit.runtime.adapters.detect import Object
+    from edgekit.runtime.inference import run_images
+
+    model = build_detection_model(tmp_path / "det.tflite", [[0.25, 0.25, 0.5, 0.5], [0.5, 0.75, 0.5, 0.25]],
+                                  [[0, 0, 0, 0], [2.5, 0, 0, 0]], [[0.1, 0.9], [0.8, 0.05]], input_hw=(120, 160))
+    picture = tmp_path / "street.png"
+    Image.new("RGB", (320, 160), (90, 120, 200)).save(picture)
+    report = run_images(str(model), [str(picture)], device="cpu")
+    [result] = report.results
+    assert report.model.task == "detection" and report.saved == [None] and result.size == (320, 160)
+    assert result.picture is None and result.classes is None and result.mask is None
+    assert all(isinstance(o, Object) for o in result.objects)
+    assert result.objects[1].bbox.ymax > 160  # past the picture's edge, as the adapter maps it
+    printed, _ = run_json(model, picture, "--device", "cpu")
+    built = run_document(report)
+
+    def without_timings(document):
+        return dict(document, results=[{k: v for k, v in r.items() if k not in ("latency_ms", "timings_ms")}
+                                       for r in document["results"]])
+
+    assert without_timings(built) == without_timings(printed)
+    assert list(built) == list(printed) and list(built["results"][0]) == list(printed["results"][0])
+    assert built["results"][0]["objects"][1]["bbox"][3] == 160.0

@@ -2,6 +2,7 @@
 
 import click
 
+from edgekit.cli.cmd_run import model_document
 from edgekit.cli.options import device_option, emit_json, handles_errors, json_option, threads_option
 
 
@@ -24,12 +25,23 @@ def bench_command(model, device, iterations, warmup, threads, image, as_json):
     """
     from edgekit.runtime.benchmark import bench_model
 
-    document = bench_model(model, device=device, iterations=iterations, warmup=warmup, threads=threads,
-                           image=image)
+    report = bench_model(model, device=device, iterations=iterations, warmup=warmup, threads=threads, image=image)
+    document = bench_document(report)
     if as_json:
         emit_json(document)
     else:
         click.echo(format_bench(document))
+
+
+def latency_document(stats):
+    """A `runtime.benchmark.LatencyStats` as JSON (None stays None: nothing was timed)."""
+    return stats._asdict() if stats is not None else None
+
+
+def bench_document(report):
+    """The document `edgekit bench --json` prints, from a `runtime.benchmark.BenchReport`."""
+    return dict(model_document(report.model), threads=report.threads, warmup=report.warmup, image=report.image,
+                invoke=latency_document(report.invoke), pipeline=latency_document(report.pipeline))
 
 
 def format_bench(document):

@@ -9,54 +9,56 @@ import time
 
 import click
 
+from edgekit.cli.cmd_run import findings_document
 from edgekit.cli.options import (device_option, handles_errors, json_option, labels_option, threads_option,
                                  threshold_option)
 from edgekit.errors import EdgekitError
+from edgekit.runtime.camera.capture import Backoff
 
 # Without --json, a progress line this often (seconds): a live demo should show it is alive.
 PROGRESS_EVERY_S = 2.0
 
 
-def _json_line(frame, result):
-    line = {"frame": frame.index, "time": round(frame.time, 3), "latency_ms": result["latency_ms"]}
-    for key in ("classes", "objects", "mask"):
-        if key in result:
-            line[key] = result[key]
+def _json_line(frame, result, labels):
+    """One processed frame as the JSON line `--json` prints: its findings as `edgekit run` reports them."""
+    line = {"frame": frame.index, "time": round(frame.time, 3), "latency_ms": result.latency_ms,
+            **findings_document(result, labels)}
     return json.dumps(line)
 
 
-def _top(result):
-    found = result.get("classes") or result.get("objects") or []
+def _top(findings):
+    found = findings.get("classes") or findings.get("objects") or []
     if not found:
         return "nothing above the threshold"
     return ", ".join(f"{item['label']} {item['score']:.2f}" for item in found[:3])
 
 
-def _printer(as_json):
+def _printer(as_json, labels):
     """The per-frame callback: a JSON line on stdout, or a progress line on stderr now and then."""
     last = [0.0]
 
     def on_frame(frame, result, fps):
         if as_json:
-            click.echo(_json_line(frame, result))
+            click.echo(_json_line(frame, result, labels))
             return
         now = time.monotonic()
         if now - last[0] >= PROGRESS_EVERY_S:
             last[0] = now
-            click.echo(f"frame {frame.index}: {_top(result)} | {fps:.1f} FPS, invoke {result['latency_ms']:.1f} ms",
-                       err=True)
+            top = _top(findings_document(result, labels))
+            click.echo(f"frame {frame.index}: {top} | {fps:.1f} FPS, invoke {result.latency_ms:.1f} ms", err=True)
 
     return on_frame
 
 
 def format_summary(s):
-    line = (f"edgekit camera: {s['frames']} frames from {s['source']} in {s['elapsed_s']:.1f} s "
-            f"({s['fps'] or 0:.1f} FPS) on {s['device']}; captured {s['captured']}, dropped {s['dropped']} stale, "
-            f"reconnects {s['reconnects']}, size changes {s['size_changes']}; ended: {s['ended']}")
-    if s["invoke"]:
-        line += f"; invoke p50 {s['invoke']['p50_ms']:.1f} ms"
-    if s.get("recording"):
-        line += f"; recorded {s['recorded_frames']} frames to {s['recording']}"
+    """The line a run ends with, from its `runtime.camera.CameraSummary` `s`."""
+    line = (f"edgekit camera: {s.frames} frames from {s.source} in {s.elapsed_s:.1f} s ({s.fps or 0:.1f} FPS) on "
+            f"{s.model.device}; captured {s.captured}, dropped {s.dropped} stale, reconnects {s.reconnects}, "
+            f"size changes {s.size_changes}; ended: {s.ended}")
+    if s.invoke:
+        line += f"; invoke p50 {s.invoke.p50_ms:.1f} ms"
+    if s.recording:
+        line += f"; recorded {s.recorded_frames} frames to {s.recording}"
     return line
 
 
@@ -78,11 +80,11 @@ def format_summary(s):
                    "0.0.0.0 lets other machines watch).")
 @click.option("--max-frames", type=int, default=None, help="Stop after this many processed frames.")
 @click.option("--loop", is_flag=True, help="Play a file or folder again from the start when it ends.")
-@click.option("--reconnect-delay", type=float, default=0.5, show_default=True,
+@click.option("--reconnect-delay", type=float, default=Backoff.FIRST_S, show_default=True,
               help="Seconds before the first reconnect of a live source that dropped; doubles each try.")
-@click.option("--reconnect-max", type=float, default=10.0, show_default=True,
+@click.option("--reconnect-max", type=float, default=Backoff.MOST_S, show_default=True,
               help="Longest wait between reconnects (seconds).")
-@click.option("--reconnect-attempts", type=int, default=0, show_default=True,
+@click.option("--reconnect-attempts", type=int, default=Backoff.ATTEMPTS, show_default=True,
               help="Reconnect tries before giving up (0: keep trying).")
 @threads_option("CPU threads for inference [all cores].")
 @json_option("Print one JSON line per processed frame.")
@@ -101,7 +103,6 @@ def camera_command(model, source, device, labels_path, threshold, top_k, display
           --source rtsp://camera.local/stream --serve 0.0.0.0:8080 --record out.mp4
     """
     try:
-        from edgekit.runtime.camera.capture import Backoff
         from edgekit.runtime.camera.session import CameraSession
     except ImportError as e:
         if (e.name or "").split(".")[0] != "cv2":
@@ -110,12 +111,14 @@ def camera_command(model, source, device, labels_path, threshold, top_k, display
 
     session = CameraSession(model, source, device=device, labels_path=labels_path, threshold=threshold,
                             top_k=top_k, display=display, record=record, record_fps=record_fps, serve=serve,
-                            max_frames=max_frames, loop=loop, threads=threads, on_frame=_printer(as_json),
+                            max_frames=max_frames, loop=loop, threads=threads,
                             backoff=Backoff(reconnect_delay, reconnect_max, reconnect_attempts))
+    # Set once the session is open: the labels that name its classes are the Runner's (file or model's own).
+    session.on_frame = _printer(as_json, session.runner.labels)
     if session.server:
         click.echo(f"edgekit: preview at {session.server.url}", err=True)
     summary = session.run()
     click.echo(format_summary(summary), err=True)
-    if summary["ended"] == "lost":
+    if summary.ended == "lost":
         raise EdgekitError(f"{source}: the source stopped and did not come back after {reconnect_attempts} "
                            "reconnect attempts (--reconnect-attempts 0 keeps trying)")

@@ -11,7 +11,7 @@ import click
 
 from edgekit.cli.options import emit_json, handles_errors, json_option
 from edgekit.compiler import check, rules
-from edgekit.compiler.check import format_bytes
+from edgekit.compiler.check import cache_mib_text, format_bytes
 
 
 @click.command("check")
@@ -63,7 +63,7 @@ def format_prediction(p):
     lines += ["", f"{tpu} of {len(p.ops)} ops on the Edge TPU, {len(cpu)} on the CPU",
               f"parameters of mapped ops: {format_bytes(p.parameter_bytes)}; predicted on chip "
               f"{format_bytes(p.cached_bytes)}, "
-              f"streamed {format_bytes(p.streamed_bytes)} (cache ~{rules.ON_CHIP_CACHE_BYTES / 2**20:.1f} MiB)"]
+              f"streamed {format_bytes(p.streamed_bytes)} (cache ~{cache_mib_text()})"]
     if p.fixes:
         lines += ["", "fixes:"] + [f"  - {f}" for f in p.fixes]
     return "\n".join(lines)

@@ -2,9 +2,9 @@
 
 import click
 
-from edgekit.cli.cmd_bench import format_bench
+from edgekit.cli.cmd_bench import bench_document, format_bench
 from edgekit.cli.cmd_check import format_prediction
-from edgekit.cli.cmd_run import format_run
+from edgekit.cli.cmd_run import format_run, run_document
 from edgekit.cli.options import emit_json, handles_errors, json_option
 
 
@@ -45,7 +45,8 @@ def demo_document(result):
         from edgekit.converters.api import to_document
 
         document["convert"] = to_document(result.conversion)
-    document.update(check=summary(result.prediction), run=result.run, bench=result.bench, files=result.files)
+    document.update(check=summary(result.prediction), run=run_document(result.run),
+                    bench=bench_document(result.bench), files=result.files)
     return document
 
 
@@ -59,7 +60,7 @@ def format_demo(result):
     else:
         lines = [f"model: {result.model} (a real uint8 colour classifier written by edgekit; install "
                  f"edgekit[demo] for the EfficientNet-Lite0 conversion demo)", ""]
-    lines += [format_prediction(result.prediction), "", format_run(result.run), "", format_bench(result.bench), "",
-              "files:"]
+    lines += [format_prediction(result.prediction), "", format_run(run_document(result.run)), "",
+              format_bench(bench_document(result.bench)), "", "files:"]
     lines += [f"  {what:20} {where}" for what, where in result.files.items() if where]
     return "\n".join(lines)

@@ -17,11 +17,18 @@ def doctor_command(as_json):
     """
     from edgekit.runtime.diagnosis import diagnose
 
-    document = diagnose()
+    document = doctor_document(diagnose())
     if as_json:
         emit_json(document)
     else:
         click.echo(format_doctor(document))
+
+
+def doctor_document(diagnosis):
+    """The document `edgekit doctor --json` prints, from a `runtime.diagnosis.Diagnosis`."""
+    return dict(diagnosis._asdict(), libedgetpu=diagnosis.libedgetpu._asdict(),
+                edge_tpus=[d._asdict() for d in diagnosis.edge_tpus],
+                hardware_seen=[d._asdict() for d in diagnosis.hardware_seen])
 
 
 def format_doctor(document):

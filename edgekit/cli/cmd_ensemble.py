@@ -28,7 +28,7 @@ def ensemble_command(models, out, weights, combine, labels_path, no_compile, as_
       edgekit ensemble mobilenet_v1_0.25_128_quant.tflite mobilenet_v1_0.5_160_quant.tflite \\
           --weights 1,2 --labels imagenet_labels.txt --out ens/ensemble.json
     """
-    from edgekit.runtime import ensemble
+    from edgekit.compiler.ensemble_build import write_ensemble
 
     if not out.lower().endswith(".json"):
         raise EdgekitError(f"{out}: an ensemble file is JSON; give a name ending in .json")
@@ -38,7 +38,7 @@ def ensemble_command(models, out, weights, combine, labels_path, no_compile, as_
             parsed = [float(w) for w in weights.split(",")]
         except ValueError:
             raise EdgekitError(f"--weights {weights}: give numbers separated by commas, e.g. 1,2") from None
-    document = ensemble.write_ensemble(models, out, parsed, combine, labels_path, not no_compile)
+    document = write_ensemble(models, out, parsed, combine, labels_path, not no_compile)
     if as_json:
         emit_json(dict(document, out=out))
         return

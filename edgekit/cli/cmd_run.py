@@ -1,9 +1,16 @@
-"""`edgekit run`: images through a model on the Edge TPU or the CPU, with classes, boxes or a mask per image."""
+"""`edgekit run`: images through a model on the Edge TPU or the CPU, with classes, boxes or a mask per image.
+
+The JSON documents of results are built here, from the runtime's namedtuples; `edgekit camera`, `bench`
+and `demo` use the same pieces, so a result looks the same wherever it is printed.
+"""
 
 import click
 
 from edgekit.cli.options import (device_option, emit_json, handles_errors, json_option, labels_option, resize_option,
                                  task_option, threads_option, threshold_option)
+from edgekit.runtime.adapters.segment import class_areas
+from edgekit.runtime.labels import label_name
+from edgekit.runtime.pipeline import clipped_box
 
 
 @click.command("run")
@@ -29,13 +36,68 @@ def run_command(model, images, device, labels_path, top_k, threshold, task, resi
     """
     from edgekit.runtime.inference import run_images
 
-    document = run_images(model, images, device=device, labels_path=labels_path, top_k=top_k, threshold=threshold,
-                          task=task, resize=resize, threads=threads, save_to=save_to)
+    report = run_images(model, images, device=device, labels_path=labels_path, top_k=top_k, threshold=threshold,
+                        task=task, resize=resize, threads=threads, save_to=save_to)
+    document = run_document(report)
     if as_json:
         emit_json(document)
     else:
         click.echo(format_run(document))
 
+
+# --- JSON -----------------------------------------------------------------------------------------------
+
+def model_document(info):
+    """The head of every document about a model that ran: which file, where, through what, for which task."""
+    document = {"model": info.path, "ran": info.ran, "device": info.device, "backend": info.backend,
+                "task": info.task}
+    if info.combine is not None:  # an ensemble
+        document.update(combine=info.combine, weights=info.weights)
+    return document
+
+
+def classes_document(classes, labels):
+    return [{"id": c.id, "label": label_name(labels, c.id), "score": round(float(c.score), 6)} for c in classes]
+
+
+def objects_document(objects, labels, size):
+    """Objects with their boxes clipped to the picture (`size`: width, height), to the hundredth of a pixel."""
+    return [{"id": obj.id, "label": label_name(labels, obj.id), "score": round(float(obj.score), 6),
+             "bbox": [round(v, 2) for v in clipped_box(obj.bbox, size)]} for obj in objects]
+
+
+def mask_document(mask, labels):
+    """The mask's shape and the classes it shows, largest area first (not the pixels themselves)."""
+    classes = [{"id": area.id, "label": label_name(labels, area.id), "fraction": round(area.fraction, 6)}
+               for area in class_areas(mask)]
+    return {"shape": list(mask.shape), "classes": classes}
+
+
+def findings_document(result, labels):
+    """{"classes": ...}, {"objects": ...} or {"mask": ...}: what an `ImageResult` found, for its task."""
+    if result.classes is not None:
+        return {"classes": classes_document(result.classes, labels)}
+    if result.objects is not None:
+        return {"objects": objects_document(result.objects, labels, result.size)}
+    return {"mask": mask_document(result.mask, labels)}
+
+
+def image_document(result, labels, saved=None):
+    document = {"image": str(result.path), "latency_ms": result.latency_ms, "timings_ms": result.timings_ms,
+                **findings_document(result, labels)}
+    if saved is not None:
+        document["saved"] = saved
+    return document
+
+
+def run_document(report):
+    """The document `edgekit run --json` prints, from a `runtime.inference.RunReport`."""
+    return dict(model_document(report.model),
+                results=[image_document(result, report.labels, saved)
+                         for result, saved in zip(report.results, report.saved)])
+
+
+# --- text -----------------------------------------------------------------------------------------------
 
 def format_run(document):
     lines = [f"{document['model']} on {document['device']} ({document['backend']}, {document['task']})"]

@@ -14,7 +14,7 @@ from edgekit.evaluation import datasets, metrics
 from edgekit.evaluation.workers import ModelSpec, run_model
 from edgekit.runtime import ensemble as ensemble_mod, labels as labels_mod
 from edgekit.runtime.benchmark import latency_stats
-from edgekit.runtime.tasks import detect_task, recorded_task
+from edgekit.runtime.tasks import CLASSIFICATION, DETECTION, detect_task, recorded_task
 from edgekit.tflite.metadata import read_edgekit_metadata
 from edgekit.tflite.model import read_model
 
@@ -25,9 +25,9 @@ def describe(path):
     if ensemble_mod.is_ensemble_file(path):
         spec = ensemble_mod.read_ensemble(path)
         if spec.labels:
-            return "classification", labels_mod.read_label_file(spec.labels)
+            return CLASSIFICATION, labels_mod.read_label_file(spec.labels)
         first = spec.members[0]
-        return "classification", describe(first.path if os.path.isfile(first.path) else first.cpu_path)[1]
+        return CLASSIFICATION, describe(first.path if os.path.isfile(first.path) else first.cpu_path)[1]
     if not os.path.isfile(path):
         raise EdgekitError(f"{path}: no such model file")
     if not path.lower().endswith(".tflite"):
@@ -63,7 +63,7 @@ def evaluate(models, data, labels_path=None, reference=None, device="auto", work
     def run(path):
         return run_model(spec._replace(path=path), samples, workers, progress, os.path.basename(path))
 
-    if task == "classification":
+    if task == CLASSIFICATION:
         folder = datasets.image_folder(data)
         samples = folder.samples
         document = {"task": task, "data": str(data), "images": len(samples),
@@ -73,7 +73,7 @@ def evaluate(models, data, labels_path=None, reference=None, device="auto", work
                    for m in models if labels[m] and not folder.unlabelled}
         reference_scores = reference_floor = None
         if reference:
-            if describe(reference)[0] != "classification":
+            if describe(reference)[0] != CLASSIFICATION:
                 raise EdgekitError(f"{reference}: the reference must be a classifier like the models")
             reference_run = run(reference)
             reference_scores = np.stack([r[0] for r in reference_run.records])
@@ -82,7 +82,7 @@ def evaluate(models, data, labels_path=None, reference=None, device="auto", work
         document["models"] = [_classification(m, run(m), folder, labels[m], matched.get(m),
                                               (reference_scores, reference_floor))
                               for m in models]
-    elif task == "detection":
+    elif task == DETECTION:
         dataset = datasets.detection_set(data)
         samples = dataset.samples
         document = {"task": task, "data": str(data), "format": dataset.format, "images": len(samples),
@@ -105,7 +105,7 @@ def _run_document(path, run):
     return {"model": path, "device": run.device, "ran": run.ran, "workers": run.workers,
             "threads": run.threads, "seconds": round(run.seconds, 3),
             "images_per_second": round(len(run.records) / run.seconds, 2) if run.seconds > 0 else None,
-            "latency": latency_stats(latencies) if latencies else None}
+            "latency": latency_stats(latencies)._asdict() if latencies else None}
 
 
 def _matched_classes(folder, labels, path, labels_path, with_reference):

@@ -19,9 +19,10 @@ import numpy as np
 from edgekit.evaluation import datasets, metrics
 from edgekit.progress import Progress
 from edgekit.runtime import ensemble as ensemble_mod
-from edgekit.runtime.adapters import classify, common, segment
+from edgekit.runtime.adapters import common, segment
 from edgekit.runtime.interpreter import open_model
-from edgekit.runtime.pipeline import Runner
+from edgekit.runtime.pipeline import Runner, clipped_box
+from edgekit.runtime.tasks import CLASSIFICATION, DETECTION
 
 ModelSpec = namedtuple("ModelSpec", "path device threads task resize")
 Run = namedtuple("Run", "records seconds workers threads device ran floor")
@@ -58,31 +59,27 @@ def _where(predictor):
         # A class every member stores as 0 has a mean probability under the weighted mean of the floors.
         floor = float(np.dot(predictor.weights, floors)) if predictor.spec.combine == "mean" else 0.0
         return ",".join(predictor.devices), [str(o.path) for o in predictor.opened], floor
-    floor = output_floor(predictor) if predictor.task == "classification" else 0.0
+    floor = output_floor(predictor) if predictor.task == CLASSIFICATION else 0.0
     return predictor.opened.device, str(predictor.opened.path), floor
 
 
 def predict(predictor, sample):
     """One image's record: (scores, ms) / (detections, ms) / ((counts, correct, pixels, iou), ms)."""
     result = predictor.run_image(sample.image)
-    latency = result["latency_ms"]
-    if predictor.task == "classification":
-        scores = result["_scores"] if "_scores" in result else classify.get_scores(predictor.interpreter)
-        return np.asarray(scores, dtype=np.float32), latency
-    if predictor.task == "detection":
-        found = [(o.id, float(o.score), o.bbox) for o in result["_found"]]
-        width, height = result["_image"].size
-        boxes = []
-        for class_id, score, box in found:
-            # The same clipping to the picture that `edgekit run` applies to what it reports.
-            x0, y0 = max(0.0, min(float(box.xmin), width)), max(0.0, min(float(box.ymin), height))
-            x1, y1 = max(0.0, min(float(box.xmax), width)), max(0.0, min(float(box.ymax), height))
-            boxes.append((class_id, score, [x0, y0, x1 - x0, y1 - y0]))
-        return boxes, latency
+    if predictor.task == CLASSIFICATION:
+        return np.asarray(result.scores, dtype=np.float32), result.latency_ms
+    if predictor.task == DETECTION:
+        return [(o.id, float(o.score), _clipped_xywh(o.bbox, result.size)) for o in result.objects], result.latency_ms
     truth = datasets.read_mask(sample.target)
-    mask = segment.resize_mask(result["_mask"], (truth.shape[1], truth.shape[0]))
+    mask = segment.resize_mask(result.mask, (truth.shape[1], truth.shape[0]))
     counts, correct, pixels = metrics.mask_counts(mask, truth, datasets.IGNORE_ID)
-    return (counts, correct, pixels, segment.mask_iou(mask, truth)), latency
+    return (counts, correct, pixels, segment.mask_iou(mask, truth)), result.latency_ms
+
+
+def _clipped_xywh(bbox, size):
+    """COCO's [x, y, width, height] of a box clipped to the picture, as `edgekit run` reports it."""
+    box = clipped_box(bbox, size)
+    return [box.xmin, box.ymin, box.width, box.height]
 
 
 def _init(spec):

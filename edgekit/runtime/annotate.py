@@ -80,17 +80,12 @@ def draw_objects(image, objects, labels=None, width=None):
 
 
 def class_captions(classes, labels=None):
-    """[(text, background box, text origin)] of the "label score" lines `draw_classes` writes, top to bottom.
-
-    `classes` holds `Class` tuples (named through `labels`) or dicts with "label"/"id" and "score".
-    """
+    """[(text, background box, text origin)] of the "label score" lines `draw_classes` writes, top to bottom,
+    for `classify.Class` tuples named through `labels`."""
     font = ImageFont.load_default()
     captions, y = [], 2
     for c in classes:
-        if isinstance(c, dict):
-            text = f"{c.get('label') or label_name(labels, c['id'])} {c['score']:.2f}"
-        else:
-            text = f"{label_name(labels, c.id)} {c.score:.2f}"
+        text = f"{label_name(labels, c.id)} {c.score:.2f}"
         left, top, right, bottom = font.getbbox(text)
         captions.append((text, (2, y, 6 + right - left, y + bottom - top + 4), (4, y + 2 - top)))
         y += bottom - top + 6

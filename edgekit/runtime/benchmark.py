@@ -3,23 +3,35 @@
 import os
 import tempfile
 import time
+from collections import namedtuple
 
 import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.runtime import ensemble, images
-from edgekit.runtime.inference import model_document
 from edgekit.runtime.interpreter import invoke, open_model
 from edgekit.runtime.pipeline import Runner
 
+LatencyStats = namedtuple("LatencyStats", "n min_ms p50_ms p90_ms p99_ms max_ms mean_ms fps")
+"""Latencies summed up: their count, milliseconds to the microsecond (finer differences of perf_counter
+readings are noise), and frames per second to two places (None when the mean is 0)."""
+
+BenchReport = namedtuple("BenchReport", "model threads warmup image invoke pipeline")
+"""What `bench_model` measured: model (a pipeline.ModelInfo), interpreter threads, untimed warm-up runs,
+the picture timed through the pipeline (its path, or GENERATED_PICTURE), and the `LatencyStats` of invoke
+alone and of the whole pipeline."""
+
+# What BenchReport.image says when no picture was given (see _write_bench_picture).
+GENERATED_PICTURE = "generated 640x480 JPEG"
+
 
 def latency_stats(samples_ms):
+    """`LatencyStats` of latencies in milliseconds."""
     values = np.asarray(samples_ms, dtype=np.float64)
     mean = float(values.mean())
-    return {"n": int(values.size), "min_ms": round(float(values.min()), 3),
-            **{f"p{q}_ms": round(float(np.percentile(values, q)), 3) for q in (50, 90, 99)},
-            "max_ms": round(float(values.max()), 3), "mean_ms": round(mean, 3),
-            "fps": round(1000.0 / mean, 2) if mean > 0 else None}
+    p50, p90, p99 = (round(float(np.percentile(values, q)), 3) for q in (50, 90, 99))
+    return LatencyStats(int(values.size), round(float(values.min()), 3), p50, p90, p99,
+                        round(float(values.max()), 3), round(mean, 3), round(1000.0 / mean, 2) if mean > 0 else None)
 
 
 def _write_bench_picture(folder):
@@ -40,34 +52,40 @@ def check_bench_counts(iterations, warmup):
         raise EdgekitError("bench needs -n of at least 1 and --warmup of 0 or more")
 
 
-def time_bench(predictor, invoke_all, iterations, warmup, image=None):
-    """The timed half of `edgekit bench` for anything with `mode` and `run_loaded(image)` (a Runner, an
-    ensemble): the whole pipeline on one picture, then `invoke_all()` alone. Returns the document's
-    warmup / image / invoke / pipeline entries."""
-    invoke_ms, pipeline_ms = [], []
-    with tempfile.TemporaryDirectory() as folder:
-        picture = image or _write_bench_picture(folder)
-        for i in range(warmup + iterations):
-            start = time.perf_counter()
-            predictor.run_loaded(images.load_image(picture, predictor.mode))
-            elapsed = (time.perf_counter() - start) * 1000.0
-            if i >= warmup:
-                pipeline_ms.append(elapsed)
-    for i in range(warmup + iterations):
+def _timed(run, runs, warmup):
+    """Milliseconds of each of `runs` calls of `run()` after the first `warmup`."""
+    samples = []
+    for i in range(warmup + runs):
         start = time.perf_counter()
-        invoke_all()
+        run()
         elapsed = (time.perf_counter() - start) * 1000.0
         if i >= warmup:
-            invoke_ms.append(elapsed)
-    return {"warmup": warmup, "image": str(image) if image else "generated 640x480 JPEG",
-            "invoke": latency_stats(invoke_ms), "pipeline": latency_stats(pipeline_ms)}
+            samples.append(elapsed)
+    return samples
+
+
+def time_bench(predictor, invoke_all, iterations, warmup, image=None):
+    """The timed half of `edgekit bench` for anything with `mode` and `run_loaded(image)` (a Runner, an
+    ensemble): the whole pipeline on one picture, then `invoke_all()` alone. Returns the `LatencyStats`
+    (invoke, pipeline)."""
+    with tempfile.TemporaryDirectory() as folder:
+        picture = image or _write_bench_picture(folder)
+        pipeline_ms = _timed(lambda: predictor.run_loaded(images.load_image(picture, predictor.mode)), iterations,
+                             warmup)
+    invoke_ms = _timed(invoke_all, iterations, warmup)
+    return latency_stats(invoke_ms), latency_stats(pipeline_ms)
 
 
 def bench_model(model, device="auto", iterations=100, warmup=10, threads=None, image=None):
-    if ensemble.is_ensemble_file(model):
-        return ensemble.bench_model(model, device, iterations, warmup, threads, image)
+    """Time `model` (or an ensemble file): a `BenchReport`."""
     check_bench_counts(iterations, warmup)
-    opened = open_model(model, device=device, num_threads=threads)
-    runner = Runner(opened)
-    return dict(model_document(opened, runner), threads=threads or os.cpu_count(),
-                **time_bench(runner, lambda: invoke(opened), iterations, warmup, image))
+    if ensemble.is_ensemble_file(model):
+        predictor = ensemble.open_ensemble(model, device, threads)
+        invoke_all = predictor.invoke_all
+    else:
+        opened = open_model(model, device=device, num_threads=threads)
+        predictor = Runner(opened)
+        invoke_all = lambda: invoke(opened)  # noqa: E731
+    invoke_stats, pipeline_stats = time_bench(predictor, invoke_all, iterations, warmup, image)
+    return BenchReport(predictor.info, threads or os.cpu_count(), warmup, str(image) if image else GENERATED_PICTURE,
+                       invoke_stats, pipeline_stats)

@@ -143,9 +143,10 @@ def tflite_bilinear(pixels, size):
 def _bilinear_in_workspace(pixels, size):
     """tflite_bilinear into this thread's scratch arrays; the result is valid until the next call.
 
-    Why scratch arrays: a 640x480 -> 224x224 resize needs megabyte-sized temporaries, and glibc hands
-    blocks that size back to the kernel on free, so fresh ones page-fault on every image: that tripled
-    the resize time (5-6 ms against 1.6 ms with reused arrays, mobilenet_v2 on cat.bmp).
+    Why scratch arrays: a 640x480 -> 224x224 resize needs megabyte-sized temporaries, and glibc serves
+    blocks that large with mmap and hands them back to the kernel on free (see mallopt(3),
+    M_MMAP_THRESHOLD), so fresh ones page-fault on every image; reused ones do not
+    (benchmarks/bench_run.py times the pipeline).
     """
     width, height = size
     in_height, in_width = pixels.shape[:2]

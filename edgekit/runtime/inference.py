@@ -1,22 +1,26 @@
 """`edgekit run` as a library function: images through one model (or an ensemble file), with results.
 
-The CLI (`edgekit.cli.cmd_run`) only parses options and prints; everything here is callable from Python.
+Returns a `RunReport` of plain data; the CLI (`edgekit.cli.cmd_run`) parses options and turns the report
+into its JSON and text, so everything here is callable from Python without the CLI.
 """
 
 import os
 import sys
+from collections import namedtuple
 
 import numpy as np
 
+from edgekit.errors import EdgekitError
 from edgekit.runtime import annotate, ensemble, labels
 from edgekit.runtime.interpreter import open_model
-from edgekit.runtime.pipeline import Runner, public
-from edgekit.runtime.tasks import DEFAULT_THRESHOLD
+from edgekit.runtime.pipeline import Runner
+from edgekit.runtime.tasks import CLASSIFICATION, DETECTION, DEFAULT_THRESHOLD, SEGMENTATION
 
-
-def model_document(opened, runner):
-    return {"model": str(opened.requested_path), "ran": str(opened.path), "device": opened.device,
-            "backend": f"{opened.backend.name} {opened.backend.version}", "task": runner.task}
+RunReport = namedtuple("RunReport", "model labels results saved")
+"""What `run_images` did: model (a pipeline.ModelInfo), labels ({id: name} that name the results' class
+ids), results (a pipeline.ImageResult per image, in order; pictures are let go of, so that a report over
+many photos does not hold them all decoded) and saved (per image, where its annotated picture was
+written, or None)."""
 
 
 def _load_labels(path, runner):
@@ -32,7 +36,7 @@ def _load_labels(path, runner):
 
 def runner_class_count(runner):
     """How many classes the classifier scores (0 when the task has no fixed count)."""
-    if runner.task != "classification":
+    if runner.task != CLASSIFICATION:
         return 0
     details = runner.interpreter.get_output_details()[0]
     return int(np.prod(details["shape"]))
@@ -48,28 +52,45 @@ def _save_path(save_to, image_path, count):
 
 def run_images(model, image_paths, device="auto", labels_path=None, top_k=5, threshold=None, task=None,
                resize=None, threads=None, save_to=None):
-    """Run every image through the model; the document `edgekit run --json` prints."""
+    """Run every image through the model (or ensemble file); a `RunReport`."""
     if ensemble.is_ensemble_file(model):
-        return ensemble.run_images(model, image_paths, device, labels_path, top_k, threshold, task, resize,
-                                   threads, save_to)
+        return _run_ensemble(model, image_paths, device, labels_path, top_k, threshold, task, resize, threads,
+                             save_to)
     opened = open_model(model, device=device, num_threads=threads)
     runner = Runner(opened, task=task, top_k=top_k, resize=resize)
     runner.threshold = DEFAULT_THRESHOLD[runner.task] if threshold is None else threshold
     if labels_path:
         runner.labels = _load_labels(labels_path, runner)
-    results = []
+    results, saved = [], []
     for path, result in zip(image_paths, runner.run_images(image_paths)):
+        target = None
         if save_to:
             target = _save_path(save_to, path, len(image_paths))
-            annotate.save_image(_annotated(result["_image"], runner, result), target)
-            result["saved"] = target
-        results.append(public(result))
-    return dict(model_document(opened, runner), results=results)
+            annotate.save_image(annotated(result, runner.labels), target)
+        results.append(result._replace(picture=None))
+        saved.append(target)
+    return RunReport(runner.info, runner.labels, results, saved)
 
 
-def _annotated(picture, runner, result):
-    if runner.task == "detection":
-        return annotate.draw_objects(picture, result["_found"], runner.labels)
-    if runner.task == "segmentation":
-        return annotate.overlay_mask(picture, result["_mask"])
-    return annotate.draw_classes(picture, result["classes"])
+def _run_ensemble(path, image_paths, device, labels_path, top_k, threshold, task, resize, threads, save_to):
+    """`run_images` for an ensemble file, which is a classifier whose members keep their own preprocessing."""
+    if task not in (None, CLASSIFICATION):
+        raise EdgekitError(f"{path}: an ensemble is a classifier; --task {task} does not apply")
+    if resize or save_to:
+        raise EdgekitError(f"{path}: --resize and --save do not apply to an ensemble (each member keeps its "
+                           "own preprocessing)")
+    opened = ensemble.open_ensemble(path, device, threads, top_k,
+                                    DEFAULT_THRESHOLD[CLASSIFICATION] if threshold is None else threshold)
+    if labels_path:
+        opened.labels = labels.read_label_file(labels_path)
+    results = [opened.run_image(image)._replace(picture=None) for image in image_paths]
+    return RunReport(opened.info, opened.labels, results, [None] * len(results))
+
+
+def annotated(result, labels=None):
+    """A copy of the result's picture with its findings drawn: boxes, the mask's colours, or class lines."""
+    if result.task == DETECTION:
+        return annotate.draw_objects(result.picture, result.objects, labels)
+    if result.task == SEGMENTATION:
+        return annotate.overlay_mask(result.picture, result.mask)
+    return annotate.draw_classes(result.picture, result.classes, labels)

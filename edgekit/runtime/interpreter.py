@@ -37,11 +37,12 @@ def _is_float_model(model):
     return any(t.type in ("FLOAT32", "FLOAT16") and not t.is_constant for t in model.main.tensors)
 
 
-def _notice(message):
+def print_notice(message):
+    """The default `notice`: what was chosen on the user's behalf, one line on stderr (stdout carries results)."""
     print(f"edgekit: {message}", file=sys.stderr)
 
 
-def open_model(path, device="auto", num_threads=None, backend=None, notice=_notice):
+def open_model(path, device="auto", num_threads=None, backend=None, notice=print_notice):
     """Read `path`, pick where it runs, and return an allocated interpreter as an `OpenedModel`."""
     target = edgetpu.parse_device(device)
     model = read_model(path)

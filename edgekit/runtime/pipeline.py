@@ -1,22 +1,60 @@
 """One image through one model: decode, preprocess, invoke, postprocess, with each step timed.
 
 `edgekit run` and `edgekit bench` are thin loops over `Runner`; the adapters do the pycoral-style
-work and this file only decides which of them a model needs.
+work and this file only decides which of them a model needs. Results are plain data, as pycoral's
+adapters return them (`classify.Class`, `detect.Object`, a class-id mask): what to print, and how
+rounded, is decided where they are printed (the CLI).
 """
 
 import time
+from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.runtime import images, labels
-from edgekit.runtime.tasks import DEFAULT_RESIZE, TASKS, detect_task, recorded_task
 from edgekit.runtime.adapters import classify, common, detect, segment
 from edgekit.runtime.interpreter import invoke
+from edgekit.runtime.tasks import CLASSIFICATION, DEFAULT_RESIZE, DETECTION, TASKS, detect_task, recorded_task
 from edgekit.tflite.metadata import read_edgekit_metadata
 
+ImageResult = namedtuple("ImageResult", "path picture size latency_ms timings_ms task classes objects mask scores",
+                         defaults=(None, None, None, None))
+"""One image through a model, as data: findings as pycoral's adapters give them (scores unrounded, class ids
+unnamed, boxes unclipped), timings in milliseconds to the microsecond.
+
+path: the image file ("" for a picture decoded by the caller); picture: the decoded PIL image (None once
+a report has let go of it); size: its (width, height); latency_ms: the invoke time (all members' for an
+ensemble); timings_ms: {step: ms} in the order the steps ran, then "total"; task: a runtime.tasks name.
+Of the findings only the task's own is set, the others are None (the default): classes (`classify.Class`,
+best first), objects (`detect.Object`, boxes in the picture's pixels as the adapter maps them, not
+clipped: see `clipped_box`), mask (class ids [H, W] at the model's output size). scores: a classifier's
+whole score vector (an ensemble's combined one), which evaluation reads; None for other tasks.
+"""
+
+ModelInfo = namedtuple("ModelInfo", "path ran device backend task combine weights")
+"""Which model ran where: path as asked for, ran (the file(s) that actually ran: the CPU twin of a
+compiled model off the Edge TPU, a list for an ensemble's members), device, backend ("name version"),
+task, and for an ensemble its combine rule and member weights (None for a single model)."""
+
+
+def model_info(opened, task):
+    """The `ModelInfo` of a model opened by `interpreter.open_model`."""
+    return ModelInfo(str(opened.requested_path), str(opened.path), opened.device,
+                     f"{opened.backend.name} {opened.backend.version}", task, None, None)
+
+
+def clipped_box(bbox, size):
+    """A `detect.BBox` clipped to a picture of `size` (width, height), in float pixels: boxes as `edgekit run`
+    reports them and `edgekit eval` scores them (a detector may place a box partly outside the picture)."""
+    width, height = size
+    return detect.BBox(xmin=max(0.0, min(float(bbox.xmin), width)), ymin=max(0.0, min(float(bbox.ymin), height)),
+                       xmax=max(0.0, min(float(bbox.xmax), width)), ymax=max(0.0, min(float(bbox.ymax), height)))
+
+
 def _ms(seconds):
+    # Milliseconds to the microsecond: perf_counter differences finer than that are noise.
     return round(seconds * 1000.0, 3)
 
 
@@ -48,13 +86,17 @@ class Runner:
         self.input_format = (common.input_details(self.interpreter, "dtype"),
                              common.input_details(self.interpreter, "quantization"))
 
+    @property
+    def info(self):
+        return model_info(self.opened, self.task)
+
     def label(self, class_id):
         return labels.label_name(self.labels, class_id)
 
     def prepare(self, image):
         """The input tensor's contents for a PIL image, without touching the interpreter (so the next
         image can be prepared on another thread while this one runs). Returns (data, box scale)."""
-        if self.task == "detection":
+        if self.task == DETECTION:
             boxed = common.letterbox(image.size, self.input_size, lambda size: images.resize(image, size, self.resize),
                                      self.input_channels)
             pixels, scale = boxed.canvas, (boxed.scale, boxed.scale)
@@ -63,29 +105,14 @@ class Runner:
         dtype, quantization = self.input_format
         return common.normalize(pixels, dtype, *quantization, self.mean, self.std), scale
 
-    def postprocess(self, scale, image_size):
-        if self.task == "classification":
-            found = classify.get_classes(self.interpreter, self.top_k, self.threshold)
-            return {"classes": [{"id": c.id, "label": self.label(c.id), "score": round(float(c.score), 6)}
-                                for c in found]}
-        if self.task == "detection":
-            found = detect.get_objects(self.interpreter, self.threshold, scale)
-            width, height = image_size
-            objects = []
-            for obj in found:
-                box = obj.bbox.map(lambda v: float(v))
-                box = [max(0.0, min(box.xmin, width)), max(0.0, min(box.ymin, height)),
-                       max(0.0, min(box.xmax, width)), max(0.0, min(box.ymax, height))]
-                objects.append({"id": obj.id, "label": self.label(obj.id), "score": round(float(obj.score), 6),
-                                "bbox": [round(v, 2) for v in box]})
-            return {"objects": objects, "_found": found}
-        mask = segment.get_mask(self.interpreter)
-        return {"mask": self.mask_summary(mask), "_mask": mask}
-
-    def mask_summary(self, mask):
-        classes = [{"id": area.id, "label": self.label(area.id), "fraction": round(area.fraction, 6)}
-                   for area in segment.class_areas(mask)]
-        return {"shape": list(mask.shape), "classes": classes}
+    def postprocess(self, scale):
+        """The findings of the last invoke: (classes, objects, mask, scores), the task's own set."""
+        if self.task == CLASSIFICATION:
+            scores = classify.get_scores(self.interpreter)
+            return classify.get_classes_from_scores(scores, self.top_k, self.threshold), None, None, scores
+        if self.task == DETECTION:
+            return None, detect.get_objects(self.interpreter, self.threshold, scale), None, None
+        return None, None, segment.get_mask(self.interpreter), None
 
     def load(self, path):
         """Decode and prepare one image file: (image, input data, box scale, timings so far)."""
@@ -97,17 +124,17 @@ class Runner:
                                     "preprocess": _ms(time.perf_counter() - decoded)}
 
     def infer(self, path, loaded):
-        """Invoke on prepared input and postprocess; the dict `edgekit run --json` prints per image."""
+        """Invoke on prepared input and postprocess: the `ImageResult`."""
         image, data, scale, timings = loaded
         start = time.perf_counter()
         common.set_input(self.interpreter, data)
         invoke(self.opened)
         invoked = time.perf_counter()
-        result = self.postprocess(scale, image.size)
+        classes, objects, mask, scores = self.postprocess(scale)
         timings.update(invoke=_ms(invoked - start), postprocess=_ms(time.perf_counter() - invoked))
         timings["total"] = round(sum(timings.values()), 3)
-        return dict({"image": str(path), "latency_ms": timings["invoke"], "timings_ms": timings,
-                     "_image": image}, **result)
+        return ImageResult(str(path), image, image.size, timings["invoke"], timings, self.task, classes, objects,
+                           mask, scores)
 
     def run_image(self, path):
         """Everything for one image file, one step after the other."""
@@ -130,8 +157,3 @@ class Runner:
         start = time.perf_counter()
         data, scale = self.prepare(image)
         return self.infer("", (image, data, scale, {"preprocess": _ms(time.perf_counter() - start)}))
-
-
-def public(result):
-    """The result without the private keys (`_found`, `_mask`, `_image`) kept for drawing."""
-    return {k: v for k, v in result.items() if not k.startswith("_")}

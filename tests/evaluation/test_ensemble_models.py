@@ -12,6 +12,7 @@ from cli_runner import edgekit
 from edgekit.cli.cmd_bench import format_bench
 from edgekit.cli.cmd_run import format_run
 from edgekit.compiler import check
+from edgekit.compiler.ensemble_build import write_ensemble
 from edgekit.evaluation import evaluate
 from edgekit.runtime import ensemble
 from edgekit.runtime.adapters import classify
@@ -27,6 +28,7 @@ MEDIUM = "mobilenet_v1_0.5_160_quant.tflite"
 
 
 def member_scores(model, image):
+    """The model's own scores, as the interpreter leaves them (not through the ensemble's code)."""
     runner = Runner(open_model(str(model), device="cpu"))
     runner.run_image(image)
     return classify.get_scores(runner.interpreter)
@@ -34,7 +36,7 @@ def member_scores(model, image):
 
 def test_scores_are_the_weighted_mean_of_the_members(tmp_path, coral):
     out = tmp_path / "ens" / "ensemble.json"
-    document = ensemble.write_ensemble([coral(SMALL), coral(MEDIUM)], out, weights=[1, 3],
+    document = write_ensemble([coral(SMALL), coral(MEDIUM)], out, weights=[1, 3],
                                        labels=coral("imagenet_labels.txt"))
     written = json.loads(out.read_text())
     assert written["format"] == "edgekit-ensemble" and [m["weight"] for m in written["members"]] == [0.25, 0.75]
@@ -45,13 +47,13 @@ def test_scores_are_the_weighted_mean_of_the_members(tmp_path, coral):
     assert [r.input_size for r in opened.runners] == [(128, 128), (160, 160)]
     result = opened.run_image(coral("cat.bmp"))
     small, medium = member_scores(coral(SMALL), coral("cat.bmp")), member_scores(coral(MEDIUM), coral("cat.bmp"))
-    np.testing.assert_allclose(result["_scores"], 0.25 * small + 0.75 * medium, atol=1e-6)
-    assert result["classes"][0]["label"] == "Egyptian cat"  # 286, as Coral expects of both members
+    np.testing.assert_allclose(result.scores, 0.25 * small + 0.75 * medium, atol=1e-6)
+    assert opened.labels[result.classes[0].id] == "Egyptian cat"  # 286, as Coral expects of both members
 
 
 def test_logit_mean_is_the_softmax_of_mean_log_probabilities(tmp_path, coral):
     out = tmp_path / "ensemble.json"
-    ensemble.write_ensemble([coral(SMALL), coral(MEDIUM)], out, combine="logit-mean")
+    write_ensemble([coral(SMALL), coral(MEDIUM)], out, combine="logit-mean")
     result = ensemble.open_ensemble(out, device="cpu").run_image(coral("parrot.jpg"))
     # Both outputs are uint8 with scale 1/256: a stored 0 stands for less than half a step.
     floor = 1 / 512
@@ -59,11 +61,11 @@ def test_logit_mean_is_the_softmax_of_mean_log_probabilities(tmp_path, coral):
             for m in (SMALL, MEDIUM)]
     mean = (logs[0] + logs[1]) / 2
     expected = np.exp(mean - mean.max()) / np.exp(mean - mean.max()).sum()
-    np.testing.assert_allclose(result["_scores"], expected, atol=1e-6)
+    np.testing.assert_allclose(result.scores, expected, atol=1e-6)
 
 
 def test_parameters_against_the_cache(tmp_path, coral):
-    document = ensemble.write_ensemble([coral(SMALL), coral(MEDIUM)], tmp_path / "e.json")
+    document = write_ensemble([coral(SMALL), coral(MEDIUM)], tmp_path / "e.json")
     expected = [check.predict(read_model(coral(m))).parameter_bytes for m in (SMALL, MEDIUM)]
     params = document["parameters"]
     assert [m["parameter_bytes"] for m in params["members"]] == expected
@@ -98,11 +100,11 @@ def test_moved_ensemble_folder_still_works(tmp_path, coral):
     first.mkdir()
     for name in (SMALL, MEDIUM):
         shutil.copy(coral(name), first / name)
-    ensemble.write_ensemble([first / SMALL, first / MEDIUM], first / "e.json")
+    write_ensemble([first / SMALL, first / MEDIUM], first / "e.json")
     moved = shutil.move(first, tmp_path / "moved")
     spec = ensemble.read_ensemble(os.path.join(moved, "e.json"))
     assert [os.path.dirname(m.path) for m in spec.members] == [str(moved)] * 2
-    assert ensemble.open_ensemble(spec.path, device="cpu").run_image(coral("cat.bmp"))["classes"]
+    assert ensemble.open_ensemble(spec.path, device="cpu").run_image(coral("cat.bmp")).classes
 
 
 def test_combine_scores_by_hand():
@@ -128,7 +130,7 @@ def test_compiled_members_fall_back_to_their_cpu_models(tmp_path, coral):
     assert len(notices) == 2 and "running its CPU model" in notices[0]
     result = opened.run_image(coral("cat.bmp"))
     expected = (member_scores(coral(SMALL), coral("cat.bmp")) + member_scores(coral(MEDIUM), coral("cat.bmp"))) / 2
-    np.testing.assert_allclose(result["_scores"], expected, atol=1e-6)
+    np.testing.assert_allclose(result.scores, expected, atol=1e-6)
 
 
 def test_members_are_co_compiled_in_one_compiler_call(tmp_path, coral, monkeypatch):
@@ -138,11 +140,12 @@ def test_members_are_co_compiled_in_one_compiler_call(tmp_path, coral, monkeypat
     monkeypatch.setenv("PATH", SYSTEM_PATH)  # the stand-in is a python3 script
     monkeypatch.setenv("EDGETPU_STANDIN_ARGV", str(tmp_path / "argv.json"))
     out = tmp_path / "ens" / "ensemble.json"
-    document = ensemble.write_ensemble([coral(SMALL), coral(MEDIUM)], out)
+    document = write_ensemble([coral(SMALL), coral(MEDIUM)], out)
     argv = json.loads((tmp_path / "argv.json").read_text())
     assert str(coral(SMALL)) in argv and str(coral(MEDIUM)) in argv  # one call, both models
     assert document["compile"].startswith("co-compiled")
-    assert [m["path"] for m in document["members"]] == [n.replace(".tflite", "_edgetpu.tflite") for n in (SMALL, MEDIUM)]
+    compiled = [n.replace(".tflite", "_edgetpu.tflite") for n in (SMALL, MEDIUM)]
+    assert [m["path"] for m in document["members"]] == compiled
     spec = ensemble.read_ensemble(out)
     assert [m.cpu_path for m in spec.members] == [str(coral(SMALL)), str(coral(MEDIUM))]
     assert all(os.path.isfile(m.path) for m in spec.members)
@@ -158,8 +161,8 @@ def test_eval_and_ensembles_never_import_tensorflow(tmp_path, coral):
     script = (
         "import sys\n"
         "from edgekit.evaluation import evaluate\n"
-        "from edgekit.runtime import ensemble\n"
-        f"ensemble.write_ensemble([{str(coral(SMALL))!r}, {str(coral(MEDIUM))!r}], {str(tmp_path / 'e.json')!r})\n"
+        "from edgekit.compiler.ensemble_build import write_ensemble\n"
+        f"write_ensemble([{str(coral(SMALL))!r}, {str(coral(MEDIUM))!r}], {str(tmp_path / 'e.json')!r})\n"
         f"evaluate.evaluate([{str(tmp_path / 'e.json')!r}], {str(tmp_path / 'data')!r}, "
         f"reference={str(coral(SMALL))!r}, device='cpu', workers=2, progress=False)\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n")

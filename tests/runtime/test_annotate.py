@@ -45,7 +45,7 @@ def test_boxes_outside_the_image_are_clipped():
 
 def test_draw_classes_writes_text():
     image = Image.new("RGB", (160, 60), GREY)
-    drawn = np.asarray(annotate.draw_classes(image, [Class(286, 0.8), {"id": 1, "label": "x", "score": 0.1}]))
+    drawn = np.asarray(annotate.draw_classes(image, [Class(286, 0.8), Class(1, 0.1)], {1: "x"}))
     assert (drawn[:30, :80].min(axis=2) > 200).any() and (drawn[:, 120:] == 60).all()
 
 

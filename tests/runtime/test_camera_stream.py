@@ -81,7 +81,7 @@ class Background:
         self.thread.start()
 
     def _on_frame(self, frame, result, fps):
-        self.top.put(result["classes"][0]["id"] if result.get("classes") else None)
+        self.top.put(result.classes[0].id if result.classes else None)
 
     def _run(self):
         self.summary = self.session.run()
@@ -148,7 +148,7 @@ def test_preview_serves_annotated_jpeg_frames(cameras, coral):
         assert "/stream.mjpg" in page and "/stats" in page and "FPS" in page
     finally:
         summary = run.stop()
-    assert summary["source_kind"] == "stream" and summary["frames"] > 0 and summary["ended"] == "stopped"
+    assert summary.source_kind == "stream" and summary.frames > 0 and summary.ended == "stopped"
 
 
 def test_cli_reads_an_http_camera(cameras, coral):
@@ -173,7 +173,7 @@ def test_a_dropped_stream_reconnects(cameras, coral):
     finally:
         summary = run.stop()
     assert set(seen) <= {286, 89}
-    assert summary["reconnects"] >= 1 and summary["ended"] == "stopped"
+    assert summary.reconnects >= 1 and summary.ended == "stopped"
 
 
 def test_a_stream_that_never_comes_back_ends_as_lost(cameras, coral):
@@ -182,7 +182,7 @@ def test_a_stream_that_never_comes_back_ends_as_lost(cameras, coral):
     run.wait_for(286)
     camera.close()
     run.thread.join(PATIENCE_S)
-    assert run.summary["ended"] == "lost" and run.summary["reconnects"] == 0
+    assert run.summary.ended == "lost" and run.summary.reconnects == 0
 
 
 def chromium():

@@ -1,6 +1,9 @@
 """The camera's parts without a model: newest-frame handoff, backoff, sources, addresses, the recorder."""
 
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -8,9 +11,14 @@ import pytest
 
 from edgekit.errors import EdgekitError
 from edgekit.runtime import images
+from edgekit.runtime.adapters.classify import Class
 from edgekit.runtime.camera import (Backoff, Frame, FrameGrabber, FrameSlot, Recorder, STATUS_COLOR, annotate_frame,
                                     parse_address, parse_source)
 from edgekit.runtime.camera.overlay import bgr_to_pil
+from edgekit.runtime.pipeline import ImageResult
+from edgekit.runtime.tasks import CLASSIFICATION
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def frame(i):
@@ -60,6 +68,30 @@ def test_backoff_doubles_up_to_the_limit_and_counts_attempts():
     assert [next(forever) for _ in range(100)] == [1.0] * 100
     with pytest.raises(EdgekitError):
         Backoff(2.0, 1.0)
+
+
+def test_camera_command_reconnect_defaults_are_backoffs():
+    from edgekit.cli.cmd_camera import camera_command
+
+    defaults = {option.name: option.default for option in camera_command.params}
+    backoff = Backoff()
+    assert (defaults["reconnect_delay"], defaults["reconnect_max"], defaults["reconnect_attempts"]) == \
+           (backoff.first, backoff.most, backoff.attempts)
+
+
+def test_without_opencv_the_camera_command_says_how_to_get_it(coral):
+    """The package loads its parts on first use: the CLI reads Backoff without cv2, and the command fails with
+    one line when cv2 is missing."""
+    script = ("import sys\n"
+              "sys.modules['cv2'] = None  # as if not installed: importing it raises ImportError\n"
+              "from edgekit.runtime.camera import Backoff\n"
+              "from edgekit.cli import main\n"
+              "sys.argv = ['edgekit', 'camera', sys.argv[1]]\n"
+              "main()\n")
+    done = subprocess.run([sys.executable, "-c", script, str(coral("mobilenet_v1_0.25_128_quant.tflite"))],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == "edgekit: error: edgekit camera needs OpenCV: pip install 'edgekit[camera]'\n"
 
 
 def test_parse_source_kinds(tmp_path):
@@ -165,8 +197,8 @@ def test_fast_classifier_resize_stays_within_one_of_tflite_bilinear(coral):
 
 def test_overlay_draws_classes_and_a_status_bar():
     bgr = np.full((240, 320, 3), 90, np.uint8)
-    result = {"classes": [{"id": 286, "label": "Egyptian cat", "score": 0.8}], "latency_ms": 12.5}
-    drawn = annotate_frame(bgr, result, fps=30.0)
+    result = ImageResult("", None, (320, 240), 12.5, {}, CLASSIFICATION, classes=[Class(286, 0.8)])
+    drawn = annotate_frame(bgr, result, {286: "Egyptian cat"}, fps=30.0)
     assert drawn.shape == bgr.shape
     rgb = drawn[:, :, ::-1].reshape(-1, 3).astype(int)
     amber = np.all(np.abs(rgb - STATUS_COLOR) <= 8, axis=1).sum()
@@ -182,11 +214,12 @@ def test_overlay_draws_classes_on_the_corner_exactly_as_on_the_whole_frame(coral
     from edgekit.runtime.camera.overlay import draw_status, pil_to_bgr, status_text
 
     bgr = cv2.resize(cv2.imread(str(coral("parrot.jpg"))), size[::-1])
-    classes = [{"id": 88, "label": "macaw", "score": 0.97}, {"id": 1, "label": "a much longer label, with a comma",
-                                                            "score": 0.02}, {"id": 2, "label": "x", "score": 0.01}]
-    result = {"classes": classes, "latency_ms": 9.5}
-    whole = draw_status(pil_to_bgr(annotate.draw_classes(bgr_to_pil(bgr), classes)), status_text(20.0, 9.5, 3))
-    np.testing.assert_array_equal(annotate_frame(bgr, result, fps=20.0, dropped=3), whole)
+    labels = {88: "macaw", 1: "a much longer label, with a comma", 2: "x"}
+    classes = [Class(88, 0.97), Class(1, 0.02), Class(2, 0.01)]
+    result = ImageResult("", None, size[::-1], 9.5, {}, CLASSIFICATION, classes=classes)
+    whole = draw_status(pil_to_bgr(annotate.draw_classes(bgr_to_pil(bgr), classes, labels)),
+                        status_text(20.0, 9.5, 3))
+    np.testing.assert_array_equal(annotate_frame(bgr, result, labels, fps=20.0, dropped=3), whole)
 
 
 def test_server_is_wanted_only_while_someone_watches():

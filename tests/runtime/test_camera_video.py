@@ -184,8 +184,8 @@ def test_detection_overlay_draws_boxes_in_the_frame(video, detector):
     runner = Runner(open_model(str(detector), device="cpu"), threshold=0.4)
     frame = cv2.VideoCapture(str(video)).read()[1]
     result = runner.run_loaded(bgr_to_pil(frame))
-    assert [o.id for o in result["_found"]] == [1, 0] and isinstance(result["_found"][0], Object)
-    assert isinstance(result["_found"][0].bbox, BBox)
+    assert [o.id for o in result.objects] == [1, 0] and isinstance(result.objects[0], Object)
+    assert isinstance(result.objects[0].bbox, BBox) and result.classes is None and result.mask is None
     drawn = annotate_frame(frame, result, {0: "person", 1: "bicycle"}, fps=10.0)[:, :, ::-1]
     for class_id in (0, 1):
         color = np.array(annotate._box_color(class_id))

@@ -21,7 +21,7 @@ def test_embedded_metadata_gives_labels_and_task(coral, tmp_path):
     assert read_edgekit_metadata(read_model(model)) == document
     runner = Runner(open_model(model, device="cpu"), top_k=3)
     result = runner.run_image(coral("cat.bmp"))
-    assert "tiger cat" in [c["label"] for c in result["classes"]]
+    assert "tiger cat" in [runner.label(c.id) for c in result.classes]
 
 
 def test_sidecar_names_a_renamed_cpu_twin(coral, tmp_path, no_edgetpu_library):

@@ -164,8 +164,8 @@ def test_through_edgekit_run(tmp_path):
     for name, colour in COLOURS.items():
         image = tmp_path / f"{name}.png"
         Image.fromarray(solid(colour, 50)).save(image)
-        (best,) = runner.run_image(image)["classes"]
-        assert best["label"] == name and best["score"] > 0.9
+        (best,) = runner.run_image(image).classes
+        assert runner.label(best.id) == name and best.score > 0.9
 
 
 def test_importing_the_reader_leaves_the_schema_module_out():

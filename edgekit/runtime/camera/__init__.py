@@ -6,16 +6,35 @@
 The parts compose on their own too (see examples/camera_classify.py): `FrameGrabber` (capture thread,
 newest-frame handoff), `annotate_frame` (overlay), `Recorder` (atomic MP4), `MjpegServer` (preview).
 Needs OpenCV (`pip install 'edgekit[camera]'`); never imports TensorFlow.
+
+The names below load their module on first use (PEP 562's module `__getattr__`), so that code needing
+only OpenCV-free parts, such as `capture.Backoff`'s defaults for the CLI's options, imports without cv2.
 """
 
-from edgekit.runtime.camera.capture import Backoff, Frame, FrameGrabber, FrameSlot
-from edgekit.runtime.camera.overlay import STATUS_COLOR, annotate_frame, bgr_to_pil, pil_to_bgr
-from edgekit.runtime.camera.recorder import Recorder
-from edgekit.runtime.camera.server import MjpegServer, parse_address
-from edgekit.runtime.camera.session import CameraSession, FpsMeter, make_prepare, run_camera
-from edgekit.runtime.camera.sources import Source, devices_text, list_video_devices, open_source, parse_source
+import importlib
 
-__all__ = ["Backoff", "CameraSession", "FpsMeter", "Frame", "FrameGrabber", "FrameSlot", "MjpegServer",
-           "Recorder", "STATUS_COLOR", "Source", "annotate_frame", "bgr_to_pil", "devices_text",
-           "list_video_devices", "make_prepare", "open_source", "parse_address", "parse_source", "pil_to_bgr",
-           "run_camera"]
+# name -> the module of this package that defines it
+_EXPORTS = {
+    "Backoff": "capture", "Frame": "capture", "FrameGrabber": "capture", "FrameSlot": "capture",
+    "STATUS_COLOR": "overlay", "annotate_frame": "overlay", "bgr_to_pil": "overlay", "pil_to_bgr": "overlay",
+    "Recorder": "recorder",
+    "MjpegServer": "server", "parse_address": "server",
+    "CameraSession": "session", "CameraSummary": "session", "FpsMeter": "session", "make_prepare": "session",
+    "run_camera": "session",
+    "Source": "sources", "devices_text": "sources", "list_video_devices": "sources", "open_source": "sources",
+    "parse_source": "sources",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # found directly from now on
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -30,8 +30,8 @@ def yield_to_inference():
     """Lower the calling thread's scheduling priority below the interpreter's threads.
 
     The interpreter's threads run an op in parallel and meet at a barrier after each, so a helper
-    thread that takes a core from one of them stalls all of them: on two cores, a millisecond of
-    capture work made each invoke several milliseconds slower. At a lower priority the helpers run in
+    thread that takes a core from one of them stalls all of them until it gives the core back, so a
+    little capture work costs inference many times over. At a lower priority the helpers run in
     the gaps the interpreter leaves (waits at its barriers, the Python between invokes), which is
     what overlapping them with inference means. Where the OS has no per-thread priority, a no-op.
     """
@@ -95,7 +95,10 @@ class FrameSlot:
 class Backoff:
     """Waits between reconnect attempts: `first` seconds, doubling up to `most`; `attempts` 0 = for ever."""
 
-    def __init__(self, first=0.5, most=10.0, attempts=0):
+    # The defaults, which `edgekit camera`'s --reconnect-* options show too.
+    FIRST_S, MOST_S, ATTEMPTS = 0.5, 10.0, 0
+
+    def __init__(self, first=FIRST_S, most=MOST_S, attempts=ATTEMPTS):
         if first < 0 or most < first:
             raise EdgekitError("reconnect delays must be 0 or more, and the longest at least the first")
         self.first, self.most, self.attempts = float(first), float(most), int(attempts)

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from edgekit.runtime import annotate
+from edgekit.runtime.tasks import CLASSIFICATION, DETECTION, SEGMENTATION
 
 # The status bar's colour (RGB): a saturated amber that no result drawing uses, so a test (or a person)
 # can find the bar in a screenshot.
@@ -18,8 +19,9 @@ STATUS_INK = (0, 0, 0)
 def bgr_to_pil(image):
     """A BGR uint8 array as a PIL RGB image (a copy: the capture buffer is never shared).
 
-    cv2.cvtColor rather than numpy's [..., ::-1]: copying a reversed view costs 10x more (2 ms a
-    640x480 frame), CPU the interpreter's threads need on a two-core board.
+    cv2.cvtColor rather than numpy's [..., ::-1]: copying a reversed (negative-stride) view goes element by
+    element, where cvtColor runs vectorised code, and this runs on every frame, on the cores the
+    interpreter's threads need (benchmarks/bench_camera.py measures the camera loop).
     """
     return Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), "RGB")
 
@@ -36,19 +38,19 @@ def status_text(fps, latency_ms, dropped=0):
 
 
 def draw_results(image, result, labels=None):
-    """`image` (PIL) with whatever the result holds: classes, detected objects, or a mask."""
-    if "_found" in result:
-        return annotate.draw_objects(image, result["_found"], labels)
-    if "_mask" in result:
-        return annotate.overlay_mask(image, result["_mask"])
-    return annotate.draw_classes(image, result.get("classes", []))
+    """`image` (PIL) with whatever the `ImageResult` holds: classes, detected objects, or a mask."""
+    if result.task == DETECTION:
+        return annotate.draw_objects(image, result.objects, labels)
+    if result.task == SEGMENTATION:
+        return annotate.overlay_mask(image, result.mask)
+    return annotate.draw_classes(image, result.classes, labels)
 
 
 def draw_status(bgr, text):
     """A full-width bar along the bottom of a BGR frame (drawn in place) with `text` in it.
 
-    Drawn with OpenCV on the array, after the results: a tenth of what a PIL round trip of the whole
-    frame costs, and this runs on every frame.
+    Drawn with OpenCV on the array, after the results: no PIL round trip of the whole frame, which would
+    convert and copy every pixel twice, on every frame.
     """
     height, width = bgr.shape[:2]
     scale = max(0.4, height / 1000.0)
@@ -61,15 +63,17 @@ def draw_status(bgr, text):
 
 
 def annotate_frame(bgr, result, labels=None, fps=0.0, dropped=0):
-    """The annotated frame as a BGR array, ready for the recorder, the browser and the window."""
-    status = status_text(fps, result.get("latency_ms", 0.0), dropped)
-    if "_found" in result or "_mask" in result:
+    """The annotated frame as a BGR array, ready for the recorder, the browser and the window.
+
+    `result` is the frame's `pipeline.ImageResult`; `labels` name its class ids.
+    """
+    status = status_text(fps, result.latency_ms, dropped)
+    if result.task != CLASSIFICATION:
         return draw_status(pil_to_bgr(draw_results(bgr_to_pil(bgr), result, labels)), status)
-    # Class lines fill only the top-left corner: drawing on that crop instead of a PIL copy of the whole
-    # frame gives the same pixels for a tenth of the work (2 ms a 640x480 frame on the output thread,
-    # which shares the cores with inference).
+    # Class lines fill only the top-left corner: drawn on that crop, not on a PIL copy of the whole frame,
+    # they change the same pixels for a fraction of the work, which the output thread shares with inference.
     out = bgr.copy()
-    captions = annotate.class_captions(result.get("classes", []))
+    captions = annotate.class_captions(result.classes, labels)
     width, height = annotate.captions_corner(captions)
     width, height = min(width, out.shape[1]), min(height, out.shape[0])
     if width and height:

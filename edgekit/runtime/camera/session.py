@@ -13,6 +13,7 @@ import queue
 import signal
 import threading
 import time
+from collections import namedtuple
 
 import cv2
 
@@ -25,12 +26,22 @@ from edgekit.runtime.camera.server import MjpegServer, parse_address
 from edgekit.runtime.camera.sources import parse_source
 from edgekit.runtime.benchmark import latency_stats
 from edgekit.runtime.interpreter import open_model
-from edgekit.runtime.pipeline import Runner, public
-from edgekit.runtime.tasks import DEFAULT_THRESHOLD
+from edgekit.runtime.pipeline import Runner
+from edgekit.runtime.tasks import CLASSIFICATION, DEFAULT_THRESHOLD
 
 # Percentiles in the summary cover the most recent frames only, so a run of days keeps a fixed size.
 LATENCY_WINDOW = 10_000
 WINDOW_NAME = "edgekit camera"
+
+CameraSummary = namedtuple("CameraSummary", "model source source_kind frames captured dropped reconnects "
+                                            "size_changes elapsed_s fps invoke ended recording recorded_frames "
+                                            "served")
+"""How a camera run went. model: a pipeline.ModelInfo; source: as given, and source_kind; frames:
+processed; captured, dropped (stale frames nobody took), reconnects, size_changes: the capture thread's
+counts; elapsed_s (to the millisecond) and fps (to two places, None for no time); invoke: the
+benchmark.LatencyStats of the last LATENCY_WINDOW frames (None for no frame); ended: why the loop ended;
+recording: the MP4 written (None without one or when it held no frame); recorded_frames: frames in it
+(None without --record); served: the preview's URL (None without --serve)."""
 
 
 def make_prepare(runner):
@@ -38,20 +49,21 @@ def make_prepare(runner):
 
     BGR -> PIL in the model's mode, and for a classifier the resize to its input size; given an image
     of that size, the Runner only copies it. TFLite's half-pixel bilinear (the classifiers' default) is
-    done by cv2.resize(INTER_LINEAR): the same sample points and weights in integer arithmetic, within
-    1 of `images.tflite_bilinear` per value and 25x faster (0.2 ms against 5 ms a 640x480 frame),
-    which is what lets the loop keep up with invoke when the interpreter's threads fill the cores.
+    done by cv2.resize(INTER_LINEAR): the same sample points (pixel centres, as TFLite's half_pixel_centers)
+    and weights in fixed-point arithmetic, so within 1 of `images.tflite_bilinear` per value, and
+    vectorised C++ rather than numpy, which is what lets the loop keep up with invoke when the
+    interpreter's threads fill the cores (benchmarks/bench_camera.py measures it).
     Other methods go through `images.resize`. Detection letterboxes from the frame's own size, so
     its resize stays with the Runner.
     """
     size = tuple(int(v) for v in runner.interpreter.get_input_details()[0]["shape"][1:3][::-1])
-    fast = runner.task == "classification" and runner.resize == "tflite-bilinear"
+    fast = runner.task == CLASSIFICATION and runner.resize == "tflite-bilinear"
 
     def prepare(bgr):
         if fast:
             bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_LINEAR)
         picture = images.convert(overlay.bgr_to_pil(bgr), runner.mode)
-        if runner.task == "classification" and picture.size != size:
+        if runner.task == CLASSIFICATION and picture.size != size:
             picture = images.resize(picture, size, runner.resize)
         return picture
 
@@ -122,8 +134,8 @@ class Outputs:
 
     def _handle(self, frame, result, fps, dropped):
         if self.on_frame is not None:
-            self.on_frame(frame, public(result), fps)
-        stats = {"fps": round(fps, 2), "latency_ms": result["latency_ms"], "frame": frame.index, "dropped": dropped}
+            self.on_frame(frame, result, fps)
+        stats = {"fps": round(fps, 2), "latency_ms": result.latency_ms, "frame": frame.index, "dropped": dropped}
         # The preview draws only while someone watches it: an unwatched board saves the overlay's CPU.
         serve = self.server is not None and self.server.wanted()
         if self.server is not None and not serve:
@@ -183,7 +195,11 @@ class _Signals:
 
 
 class CameraSession:
-    """One run of a model over a source. `run()` returns the summary; `stop()` ends it from anywhere."""
+    """One run of a model over a source. `run()` returns the `CameraSummary`; `stop()` ends it from anywhere.
+
+    `on_frame(frame, result, fps)`, when given, is called on the output thread for every processed frame
+    with the capture.Frame and its pipeline.ImageResult (name class ids with `runner.labels`).
+    """
 
     def __init__(self, model, source="0", device="auto", labels_path=None, threshold=None, top_k=3,
                  display=False, record=None, record_fps=None, serve=None, max_frames=None, loop=False,
@@ -236,7 +252,7 @@ class CameraSession:
                 for frame in self.grabber.frames():
                     result = self.runner.run_loaded(frame.prepared)
                     meter.tick()
-                    latencies.append(result["latency_ms"])
+                    latencies.append(result.latency_ms)
                     frames += 1
                     outputs.put(frame, result, meter.fps, self.grabber.dropped)
                     if self.max_frames and frames >= self.max_frames:
@@ -257,22 +273,15 @@ class CameraSession:
         return self._summary(frames, elapsed, latencies, ended or self.grabber.ended, recording)
 
     def _summary(self, frames, elapsed, latencies, ended, recording):
-        g, opened = self.grabber, self.opened
-        summary = {"model": str(opened.requested_path), "ran": str(opened.path), "device": opened.device,
-                   "backend": f"{opened.backend.name} {opened.backend.version}", "task": self.runner.task,
-                   "source": self.source.text, "source_kind": self.source.kind, "frames": frames,
-                   "captured": g.captured, "dropped": g.dropped, "reconnects": g.reconnects,
-                   "size_changes": g.size_changes, "elapsed_s": round(elapsed, 3),
-                   "fps": round(frames / elapsed, 2) if elapsed > 0 else None,
-                   "invoke": latency_stats(latencies) if latencies else None, "ended": ended,
-                   "recording": recording}
-        if self.recorder is not None:
-            summary["recorded_frames"] = self.recorder.frames
-        if self.server is not None:
-            summary["served"] = self.server.url
-        return summary
+        g = self.grabber
+        return CameraSummary(
+            self.runner.info, self.source.text, self.source.kind, frames, g.captured, g.dropped, g.reconnects,
+            g.size_changes, round(elapsed, 3), round(frames / elapsed, 2) if elapsed > 0 else None,
+            latency_stats(latencies) if latencies else None, ended, recording,
+            self.recorder.frames if self.recorder is not None else None,
+            self.server.url if self.server is not None else None)
 
 
 def run_camera(model, source="0", **options):
-    """Run `model` over `source` (see `CameraSession` for the options); returns the summary dict."""
+    """Run `model` over `source` (see `CameraSession` for the options); returns the `CameraSummary`."""
     return CameraSession(model, source, **options).run()
