@@ -1,4 +1,10 @@
-"""Shared fixtures: where the test data lives, and when Edge TPU tests run."""
+"""Shared fixtures and hooks: the Coral test files (found through tests/testdata.py), a machine without
+libedgetpu or edgetpu_compiler, when Edge TPU tests run, and the figures tests report without asserting.
+
+Test files import helpers as top-level modules (`from testdata import coral_file`, `from cli_runner import
+edgekit`): pytest's default "prepend" import mode puts tests/ on sys.path because this conftest.py lives
+there and tests/ has no __init__.py. Never `import conftest`: each folder may have its own.
+"""
 
 import os
 
@@ -40,3 +46,15 @@ def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason="no Edge TPU attached (set EDGEKIT_EDGETPU=1 to force)")
     for item in marked:
         item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """List what tests recorded with `record_property` (timings, counts): figures to read, never asserted."""
+    reports = [report for outcome in ("passed", "failed") for report in terminalreporter.stats.get(outcome, ())
+               if report.when == "call" and report.user_properties]
+    if not reports:
+        return
+    terminalreporter.section("reported by tests")
+    for report in reports:
+        figures = ", ".join(f"{name}={value}" for name, value in report.user_properties)
+        terminalreporter.write_line(f"{report.nodeid}: {figures}")

@@ -194,8 +194,9 @@ def fixes(graph, p):
     if needs:
         advice.append(f"raise --min-runtime to {max(needs)} (devices then need that libedgetpu or newer)")
     if p.streamed_bytes:
-        advice.append(f"{format_bytes(p.streamed_bytes)} of parameters do not fit the ~6.9 MiB on-chip cache and "
-                      "stream over USB/PCIe on every inference: use a smaller model, or --segments N over N Edge TPUs")
+        advice.append(f"{format_bytes(p.streamed_bytes)} of parameters do not fit the ~{cache_mib_text()} on-chip "
+                      "cache and stream over USB/PCIe on every inference: use a smaller model, or --segments N over "
+                      "N Edge TPUs")
     return advice
 
 
@@ -218,6 +219,11 @@ def to_document(p):
 
 def _counted(names):
     return ", ".join(f"{n} x{c}" if c > 1 else n for n, c in Counter(names).items())
+
+
+def cache_mib_text():
+    """The on-chip parameter cache as people read it: "6.9 MiB"."""
+    return f"{rules.ON_CHIP_CACHE_BYTES / 2**20:.1f} MiB"
 
 
 def format_bytes(n):

@@ -1,6 +1,7 @@
 """Explain a compiled model: what each edgetpu-custom-op holds, what stayed on the CPU, and the totals.
 
-Byte accounting follows the compiled-file layout in ../shared/docs/edgetpu-compiler.md: the
+Byte accounting follows the package layout of google-coral/libedgetpu's `executable/executable.fbs` and
+Coral's account of parameter caching (https://coral.ai/docs/edgetpu/compiler/#parameter-data-caching): the
 PARAMETER_CACHING executable's parameters live in the on-chip cache; the parameters of an EXECUTION_ONLY
 or lone STAND_ALONE executable are streamed to the chip on every inference.
 """

@@ -1,9 +1,10 @@
 """Parse what edgetpu_compiler prints (stdout) and writes (<name>_edgetpu.log), and compare with `check`.
 
-The format is compiler 16's, as recorded in ../shared/docs/edgetpu-compiler.md: a header with the version,
-one block of "Key: value" lines per input model, then optionally the per-op table (always in the .log):
-`Operator` padded to 31 characters, `Count` to 11, then the status. Co-compiling several models repeats
-the block per model. Unknown lines are ignored, so a chattier compiler does not break the parser.
+The format is compiler 16's (its output and log are described at https://coral.ai/docs/edgetpu/compiler/):
+a header with the version, one block of "Key: value" lines per input model, then optionally the per-op
+table (always in the .log): `Operator` padded to 31 characters, `Count` to 11, then the status.
+Co-compiling several models repeats the block per model. Unknown lines are ignored, so a chattier
+compiler does not break the parser.
 """
 
 import re

@@ -1,8 +1,10 @@
 """The one table of what the Edge TPU compiler (version 16) maps, and the op versions it can parse.
 
 Every fact the predictor uses lives here, so that a correction is one line. Sources: Coral's supported-ops
-table, compiler logs in google-coral issue threads, the compiled twins in the shared test data, and
-TensorFlow's op-version table (see COMPILER16_MAX_VERSION). Items marked "unverified" are rules to test.
+table (https://coral.ai/docs/edgetpu/models-intro/#supported-operations), compiler logs quoted in
+google-coral/edgetpu's issue threads, the compiled models of Coral's public test data (google-coral/test_data),
+and TensorFlow's op-version registry (see COMPILER16_MAX_VERSION). Items marked "unverified" are rules to
+test.
 
 A limit is a small function `(graph, op, runtime) -> Problem | None`; the Problem carries the compiler's own
 status wording plus our explanation of why.
@@ -36,7 +38,9 @@ FATAL_MESSAGES = (FATAL_PARSE, FATAL_INTERNAL, FATAL_ACTIVATIONS, FATAL_DYNAMIC)
 
 DEFAULT_RUNTIME = 14          # compiler 16's default for -m
 ALL_RUNTIMES = 10             # "all" in Coral's table: every runtime the compiler can target
-ON_CHIP_CACHE_BYTES = int(6.9 * 1024 * 1024)   # usable parameter cache seen in compiler logs (of ~8 MB SRAM)
+# The parameter cache compiler 16 reports as usable in its logs, of the roughly 8 MB of SRAM that Coral's
+# compiler page describes (https://coral.ai/docs/edgetpu/compiler/#parameter-data-caching).
+ON_CHIP_CACHE_BYTES = int(6.9 * 1024 * 1024)
 SOFTMAX_MAX_ELEMENTS = 16000
 
 Problem = namedtuple("Problem", "status detail")
@@ -254,9 +258,10 @@ ALTERNATIVES = {
 WIDE_STATE_OPS = {"UNIDIRECTIONAL_SEQUENCE_LSTM": ("INT16",)}
 
 # Compiler 16 embeds a mid-2021 TFLite, which registers each builtin op up to the newest version known to
-# TensorFlow 2.5. Derived from TensorFlow's lite/tools/versioning/runtime_version.cc (the op-version ->
-# first TF release table): the highest version whose release is <= 2.5.0. Newer versions make the
-# compiler stop with "Didn't find op for builtin opcode ..." and "Model could not be parsed".
+# TensorFlow 2.5. Derived from TensorFlow's op-version registry: tensorflow/lite/tools/versioning/op_version.cc
+# (which version an op needs) and runtime_version.cc beside it (the op-version -> first TF release table):
+# the highest version whose release is <= 2.5.0. Newer versions make the compiler stop with
+# "Didn't find op for builtin opcode ..." and "Model could not be parsed".
 COMPILER16_MAX_VERSION = {
     "ADD": 3, "AVERAGE_POOL_2D": 3, "BATCH_MATMUL": 4, "BATCH_TO_SPACE_ND": 3, "BROADCAST_TO": 3,
     "CAST": 1, "CONCATENATION": 3, "CONV_2D": 5, "DEPTHWISE_CONV_2D": 6, "DEPTH_TO_SPACE": 2,

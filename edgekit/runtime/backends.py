@@ -1,8 +1,15 @@
 """Which TFLite interpreter runs models here: the one place that decides.
 
 Order: pycoral (the real one, on top of tflite-runtime), ai-edge-litert, tflite-runtime, and last
-tf.lite (TensorFlow is only ever imported here, and only when nothing lighter is installed).
-`EDGEKIT_BACKEND` forces one by name.
+tf.lite. `EDGEKIT_BACKEND` forces one by name.
+
+TensorFlow is imported here and nowhere else in the runtime (tests/test_architecture.py holds every other
+module to that), and only as the last resort: when none of the three lighter interpreters imports, or when
+EDGEKIT_BACKEND=tensorflow asks for it. It stays because on some machines it is the only interpreter PyPI
+has: tflite-runtime publishes no Windows wheels, ai-edge-litert's Windows wheels begin with its 2.1.2
+release and need Python 3.10 or newer (https://pypi.org/project/ai-edge-litert/#files), and edgekit's own
+dependency on ai-edge-litert is left out on Windows (pyproject.toml), while TensorFlow publishes Windows
+wheels, Python 3.9's included.
 """
 
 import importlib
@@ -15,6 +22,8 @@ from edgekit.errors import EdgekitError
 Backend = namedtuple("Backend", "name version Interpreter load_delegate")
 
 ORDER = ("pycoral", "ai-edge-litert", "tflite-runtime", "tensorflow")
+# The one TensorFlow import of the runtime, by this name only: the last resort (see the module docstring).
+TENSORFLOW_MODULE = "tensorflow"
 
 
 def _pycoral():
@@ -37,7 +46,7 @@ def _tflite_runtime():
 
 
 def _tensorflow():
-    tf = importlib.import_module("tensorflow")
+    tf = importlib.import_module(TENSORFLOW_MODULE)
     return Backend("tensorflow", tf.__version__, tf.lite.Interpreter, tf.lite.experimental.load_delegate)
 
 
@@ -45,7 +54,8 @@ _LOADERS = dict(zip(ORDER, (_pycoral, _litert, _tflite_runtime, _tensorflow)))
 
 
 def _version(package):
-    # The package's own attribute: importlib.metadata would cost tens of ms of start-up on every run.
+    # The package's own attribute: importlib.metadata reads installed distributions' metadata from disk,
+    # a start-up cost every run would pay.
     module = sys.modules.get(package) or importlib.import_module(package)
     return str(getattr(module, "__version__", "unknown"))
 

@@ -1,8 +1,8 @@
 """Read what the Edge TPU compiler stores inside each `edgetpu-custom-op`.
 
 The op's custom options are a FlexBuffer map; key "4" holds a flatbuffer with identifier `DWN1`
-(libedgetpu's executable.fbs, root `Package`), key "7" more such packages. Field ids below are that
-schema's; see ../shared/docs/edgetpu-compiler.md.
+(google-coral/libedgetpu's `executable/executable.fbs`, root `Package`), key "7" more such packages. Field
+ids below are that schema's.
 """
 
 import struct

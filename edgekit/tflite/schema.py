@@ -1,4 +1,5 @@
-"""Facts of the TFLite flatbuffer schema (schema.fbs) that the reader needs: enum names and field slots.
+"""Facts of the TFLite flatbuffer schema that the reader needs: enum names and field slots, as TensorFlow's
+schema.fbs defines them (tensorflow/compiler/mlir/lite/schema/schema.fbs, formerly tensorflow/lite/schema/).
 
 Kept as plain data so that reading a model needs neither TensorFlow nor a LiteRT install.
 """
