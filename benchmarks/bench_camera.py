@@ -35,11 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-TESTDATA = Path(os.environ.get("EDGEKIT_TESTDATA", ROOT.parent / "shared" / "testdata"))
-CORAL = TESTDATA / "coral"
+from shared_testdata import CORAL
+
 DEFAULT_MODEL = CORAL / "mobilenet_v2_1.0_224_quant.tflite"
-sys.path.insert(0, str(ROOT))  # measure this checkout's edgekit, installed or not
 TARGET_RATIO = 0.9
 TARGET_GROWTH_MB = 10.0
 SOAK_WARMUP = 500

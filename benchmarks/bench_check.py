@@ -10,14 +10,13 @@ Baselines: LiteRT interpreter construction, and a full unpack with the schema's 
 
 import argparse
 import json
-import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-CORAL = Path(os.environ.get("EDGEKIT_TESTDATA", ROOT.parent / "shared" / "testdata")) / "coral"
+from shared_testdata import CORAL
+
 PARTS = ("mobilenet_v1_0.5_160_quant.tflite", "mobilenet_v2_1.0_224_quant.tflite")
 TARGET_S = 0.5
 

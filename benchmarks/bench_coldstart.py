@@ -23,10 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-TESTDATA = Path(os.environ.get("EDGEKIT_TESTDATA", ROOT.parent / "shared" / "testdata"))
-DEFAULT_MODEL = TESTDATA / "coral" / "mobilenet_v2_1.0_224_quant.tflite"
-DEFAULT_IMAGE = TESTDATA / "coral" / "cat.bmp"
+from shared_testdata import CORAL, ROOT
+
+DEFAULT_MODEL = CORAL / "mobilenet_v2_1.0_224_quant.tflite"
+DEFAULT_IMAGE = CORAL / "cat.bmp"
 TARGET_RATIO = 1.5
 
 # The baseline: what someone would write with no edgekit, in as few steps as LiteRT allows.

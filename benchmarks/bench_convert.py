@@ -26,12 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
+from shared_testdata import CORAL, ROOT
+
+from edgekit.calibration.ranges import METHODS
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-TESTDATA = Path(os.environ.get("EDGEKIT_TESTDATA", ROOT.parent / "shared" / "testdata")) / "coral"
 MODEL = "efficientnet-lite0"
 SIZE = 224
-METHODS = ("minmax", "percentile", "mse", "kl")
 # Float top-1 minus top-2 probability above which an input counts as one the float model decides clearly.
 CLEAR_MARGIN = 0.02
 
@@ -42,8 +43,8 @@ def photos():
 
     found = []
     for name in ("cat.bmp", "parrot.jpg", "grace_hopper.bmp"):
-        if (TESTDATA / name).exists():
-            found.append(np.asarray(Image.open(TESTDATA / name).convert("RGB")))
+        if (CORAL / name).exists():
+            found.append(np.asarray(Image.open(CORAL / name).convert("RGB")))
     from skimage import data
 
     for name in ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "retina", "cat", "coins", "camera"):

@@ -30,10 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-TESTDATA = Path(os.environ.get("EDGEKIT_TESTDATA", ROOT.parent / "shared" / "testdata"))
-CORAL = TESTDATA / "coral"
-sys.path.insert(0, str(ROOT))
+from shared_testdata import CORAL
+
 TARGET_RATIO = 1.6
 PHOTOS = {"cat.bmp": "Egyptian cat", "parrot.jpg": "macaw", "grace_hopper.bmp": "military uniform",
           "resized_cat.bmp": "tabby"}

@@ -12,11 +12,10 @@ import json
 import os
 import statistics
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-TESTDATA = Path(os.environ.get("EDGEKIT_TESTDATA", ROOT.parent / "shared" / "testdata"))
-DEFAULT_MODEL = TESTDATA / "coral" / "mobilenet_v2_1.0_224_quant.tflite"
+from shared_testdata import CORAL
+
+DEFAULT_MODEL = CORAL / "mobilenet_v2_1.0_224_quant.tflite"
 TARGET_MS = 50.0
 
 

@@ -23,16 +23,14 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-TESTDATA = Path(os.environ.get("EDGEKIT_TESTDATA", ROOT.parent / "shared" / "testdata"))
-DEFAULT_MODEL = TESTDATA / "coral" / "mobilenet_v2_1.0_224_quant.tflite"
-DEFAULT_IMAGE = TESTDATA / "coral" / "cat.bmp"
+from shared_testdata import CORAL
+
+DEFAULT_MODEL = CORAL / "mobilenet_v2_1.0_224_quant.tflite"
+DEFAULT_IMAGE = CORAL / "cat.bmp"
 # Measure this checkout's edgekit, installed or not.
-sys.path.insert(0, str(ROOT))
 TARGET_PIPELINE_RATIO = 1.05
 
 

@@ -5,8 +5,8 @@ __version__ = "0.1.0"
 
 def __getattr__(name):
     # `edgekit.convert` imports the converter (and TensorFlow) only when first used, so that importing
-    # edgekit for the runtime stays light.
-    if name in ("convert", "ConversionResult"):
+    # edgekit for the runtime stays light. A CalibrationCache kept across calls saves calibration passes.
+    if name in ("convert", "ConversionResult", "CalibrationCache"):
         from edgekit.converters import api
 
         return getattr(api, name)

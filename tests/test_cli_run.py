@@ -140,6 +140,17 @@ def test_unknown_device(coral):
                           "unknown device 'gpu:0': use cpu, auto, edgetpu, usb, usb:N, pci, pci:N or :N")
 
 
+@pytest.mark.parametrize("task, why", [
+    ("detection", "not a detection model: 1 output(s), where TFLite_Detection_PostProcess gives 4 (boxes, classes, "
+                  "scores, count)"),
+    ("segmentation", "segmentation output shape [1, 1001] is neither [1, H, W] nor [1, H, W, C]")])
+def test_task_the_outputs_do_not_fit(coral, task, why):
+    model = coral("mobilenet_v1_0.25_128_quant.tflite")
+    assert_one_line_error(edgekit("run", model, coral("cat.bmp"), "--task", task, "--device", "cpu"),
+                          f"{model}: its outputs do not fit the task {task} ({why}); leave --task out to use the one "
+                          "read from the model")
+
+
 def make_bad_image(kind, tmp_path, coral):
     """One kind of broken image file, made only when its test runs (the bomb takes a moment)."""
     path = tmp_path / {"empty": "empty.jpg", "truncated": "truncated.jpg", "text": "notes.png",

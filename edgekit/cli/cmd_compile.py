@@ -19,7 +19,8 @@ from edgekit.compiler.check import format_bytes
 @click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option("-o", "--out-dir", default=".", show_default=True, type=click.Path(file_okay=True),
               help="Folder for <name>_edgetpu.tflite and .log.")
-@click.option("--min-runtime", type=click.IntRange(10, 16), help=f"Oldest Edge TPU runtime [compiler: {rules.DEFAULT_RUNTIME}].")
+@click.option("--min-runtime", type=click.IntRange(rules.ALL_RUNTIMES, rules.NEWEST_RUNTIME),
+              help=f"Oldest Edge TPU runtime [compiler: {rules.DEFAULT_RUNTIME}].")
 @click.option("--segments", type=click.IntRange(1, 64), help="Split for pipelining over N Edge TPUs.")
 @click.option("--search-delegate", is_flag=True, help="On failure, retry with shorter prefixes (-d).")
 @click.option("--step", type=click.IntRange(1), help="Ops per retry with --search-delegate (-k).")

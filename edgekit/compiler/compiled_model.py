@@ -8,7 +8,6 @@ or lone STAND_ALONE executable are streamed to the chip on every inference.
 
 from collections import Counter, namedtuple
 
-from edgekit.compiler.check import format_bytes
 from edgekit.errors import ModelFormatError
 from edgekit.tflite.edgetpu_package import EdgeTpuPackageError, layer_dtype, read_packages
 from edgekit.tflite.model import EDGETPU_CUSTOM_OP, read_model

@@ -38,6 +38,7 @@ FATAL_MESSAGES = (FATAL_PARSE, FATAL_INTERNAL, FATAL_ACTIVATIONS, FATAL_DYNAMIC)
 
 DEFAULT_RUNTIME = 14          # compiler 16's default for -m
 ALL_RUNTIMES = 10             # "all" in Coral's table: every runtime the compiler can target
+NEWEST_RUNTIME = 16           # compiler 16 targets runtimes up to its own version
 # The parameter cache compiler 16 reports as usable in its logs, of the roughly 8 MB of SRAM that Coral's
 # compiler page describes (https://coral.ai/docs/edgetpu/compiler/#parameter-data-caching).
 ON_CHIP_CACHE_BYTES = int(6.9 * 1024 * 1024)

@@ -26,7 +26,7 @@ from collections import namedtuple
 
 from edgekit.errors import EdgekitError
 
-# name: what create() takes; task: "classification" or "detection"; input_size: (height, width) default
+# name: what create() takes; task: a runtime.tasks name; input_size: (height, width) default
 # (None for a family, whose size follows its arguments); num_classes: the default head; published_params:
 # the reference parameter count (None for families); weights: {Weights.name: Weights}; builder:
 # f(entry, num_classes, input_size, weights, **kw) -> Model; listed: False for parametric families such as

@@ -107,6 +107,13 @@ class Runner:
 
     def postprocess(self, scale):
         """The findings of the last invoke: (classes, objects, mask, scores), the task's own set."""
+        try:
+            return self._findings(scale)
+        except ValueError as e:  # the adapters' word for outputs of another shape, as in pycoral
+            raise EdgekitError(f"{self.opened.path}: its outputs do not fit the task {self.task} ({e}); leave "
+                               f"--task out to use the one read from the model") from None
+
+    def _findings(self, scale):
         if self.task == CLASSIFICATION:
             scores = classify.get_scores(self.interpreter)
             return classify.get_classes_from_scores(scores, self.top_k, self.threshold), None, None, scores

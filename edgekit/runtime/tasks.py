@@ -1,12 +1,11 @@
 """The tasks a model can do, how to tell which one from the model itself, and each task's defaults.
 
-One place for the task names and what depends on them (the CLIs' choices, the converter's metadata, the
-runtime's adapters), so that adding a task is one edit here plus its adapter.
+One place for the task names and what depends on them (the CLIs' choices, the zoo's entries, the converter's
+metadata, the runtime's adapters), so that adding a task is one edit here plus its adapter. Importing this
+module costs nothing beyond the standard library, so that the zoo's listing can use the names.
 """
 
-import numpy as np
-
-from edgekit.tflite.model import DETECTION_POSTPROCESS_OP
+import math
 
 CLASSIFICATION, DETECTION, SEGMENTATION = "classification", "detection", "segmentation"
 TASKS = (CLASSIFICATION, DETECTION, SEGMENTATION)
@@ -24,10 +23,12 @@ DEFAULT_THRESHOLD = {CLASSIFICATION: 1e-9, DETECTION: 0.4, SEGMENTATION: 0.0}
 
 def detect_task(model):
     """classification / detection / segmentation, from a `tflite.Model`'s ops and output shapes."""
+    from edgekit.tflite.model import DETECTION_POSTPROCESS_OP
+
     if any(op.name == DETECTION_POSTPROCESS_OP for op in model.operators()):
         return DETECTION
     outputs = model.output_tensors()
-    if len(outputs) == 4 and any(int(np.prod(t.shape)) == 1 for t in outputs):
+    if len(outputs) == 4 and any(math.prod(t.shape) == 1 for t in outputs):
         return DETECTION
     first = outputs[0].shape
     spatial = first[1:3] if len(first) >= 3 else ()

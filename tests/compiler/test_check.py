@@ -99,7 +99,8 @@ def test_batch_of_two_breaks_the_rank_rule(coral, tmp_path):
 
 
 def test_versions_table_matches_known_compiler_failures():
-    # Versions users saw rejected by compiler 16 (../shared/docs/edgetpu-compiler.md).
+    # Versions users saw compiler 16 reject: google-coral/edgetpu#631 (CONV_2D v6), #845 (TRANSPOSE_CONV v4),
+    # google-coral/libedgetpu#71 (EXP v2), and QUANTIZE v3 from TF 2.16 conversions.
     for op, version in (("CONV_2D", 6), ("TRANSPOSE_CONV", 4), ("QUANTIZE", 3), ("EXP", 2)):
         assert rules.max_version(op) == version - 1
     assert rules.max_version("GELU") == 0 and rules.max_version("CONV_2D") == 5

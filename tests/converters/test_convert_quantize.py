@@ -389,8 +389,8 @@ def lite0(photos, tmp_path_factory):
 
 @pytest.mark.slow
 def test_lite0_round_trip_on_real_photos(lite0, photos):
-    """Raw pixels in, the measured float answers out (models.md: cat -> Egyptian cat 285, parrot -> macaw
-    88, grace_hopper -> military uniform 652), through `edgekit run` with no flags."""
+    """Raw pixels in, the float model's own answers out (the ImageNet checkpoint gives cat -> Egyptian cat 285,
+    parrot -> macaw 88, grace_hopper -> military uniform 652), through `edgekit run` with no flags."""
 
     model = read_model(lite0.int8_path)
     assert model.input_tensors()[0].quantization.per_tensor == (1 / 128, 127)

@@ -16,6 +16,7 @@ from edgekit.models.efficientdet_lite.heads import detection_heads, flatten_leve
 from edgekit.models.efficientdet_lite.presets import ANCHORS_PER_LOCATION, COCO_CLASSES
 from edgekit.models.efficientnet_lite.backbone import efficientnet_lite_features
 from edgekit.models.registry import model_entry
+from edgekit.runtime.tasks import DETECTION
 
 OUTPUT_NAMES = ("box_encodings", "class_logits")
 _BACKBONE_LAYER = re.compile(r"^(normalize|stem_|block\d+[a-z]+_)")
@@ -43,7 +44,7 @@ def build_detector(variant, input_size, num_classes=COCO_CLASSES, weights=None, 
     # Box regressions first, then class logits: the order edgekit's detection export reads.
     outputs = [flatten_levels(box_maps, 4, OUTPUT_NAMES[0]), flatten_levels(class_maps, num_classes, OUTPUT_NAMES[1])]
     model = keras.Model(images, outputs, name=name.replace("-", "_"))
-    model.edgekit_task = "detection"
+    model.edgekit_task = DETECTION
     model.edgekit_num_classes = num_classes
     model.edgekit_anchors = anchor_lib.normalized_anchors((height, width), variant.anchor_scale)
     model.edgekit_raw_pixels = True

@@ -12,6 +12,7 @@ from collections import namedtuple
 # The backbones' presets first: each detector registration below reads its backbone's entry.
 from edgekit.models.efficientnet_lite import presets as _backbones  # noqa: F401
 from edgekit.models.registry import BACKBONE_ONLY, model_entry, register_model
+from edgekit.runtime.tasks import DETECTION
 
 MIN_LEVEL, MAX_LEVEL = 3, 7
 NUM_SCALES, ASPECT_RATIOS = 3, (1.0, 2.0, 0.5)
@@ -40,7 +41,7 @@ def efficientdet_lite_variant(*, backbone, image_size, fpn_filters, fpn_cells, h
 
     published_params: trainable parameters as google/automl's efficientdet README publishes them."""
     base = model_entry(backbone)
-    return register_model(task="detection", input_size=image_size, num_classes=COCO_CLASSES,
+    return register_model(task=DETECTION, input_size=image_size, num_classes=COCO_CLASSES,
                           published_params=published_params, weights=backbone_weights(base),
                           preset=Variant(backbone, fpn_filters, fpn_cells, head_repeats, anchor_scale),
                           mean=base.mean, std=base.std,

@@ -4,6 +4,7 @@ import keras
 from keras import layers
 
 from edgekit.models.efficientnet_lite.backbone import efficientnet_lite_features
+from edgekit.runtime.tasks import CLASSIFICATION
 
 # The layers that depend on num_classes: left at their initial values when pretrained weights come from a
 # checkpoint with another class count.
@@ -33,7 +34,7 @@ def build_classifier(width, depth, input_size, num_classes=1000, dropout=0.2, we
         if classifier_activation is not None:
             x = layers.Activation(classifier_activation, name="probabilities")(x)
     model = keras.Model(images, x, name=name.replace("-", "_"))
-    model.edgekit_task = "classification"
+    model.edgekit_task = CLASSIFICATION
     model.edgekit_num_classes = num_classes if include_top else None
     # Normalisation is inside: the model takes raw pixels (mean 0, std 1 from the outside).
     model.edgekit_raw_pixels = True

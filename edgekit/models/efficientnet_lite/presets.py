@@ -12,6 +12,7 @@ from collections import namedtuple
 
 from edgekit.errors import EdgekitError
 from edgekit.models.registry import WHOLE_MODEL, Weights, register_model
+from edgekit.runtime.tasks import CLASSIFICATION
 
 # One stage of MBConv blocks as in the base (width 1.0, depth 1.0) network.
 Stage = namedtuple("Stage", "repeats kernel stride expansion filters")
@@ -84,7 +85,7 @@ def efficientnet_lite_variant(*, width, depth, resolution, dropout, published_pa
 
     resolution: the input side; published_params: the parameter count with the 1000-class head, BatchNorm's
     moving statistics included (tensorflow/tpu's lite README publishes 4.7M .. 13.0M)."""
-    return register_model(task="classification", input_size=resolution, num_classes=IMAGENET_CLASSES,
+    return register_model(task=CLASSIFICATION, input_size=resolution, num_classes=IMAGENET_CLASSES,
                           published_params=published_params, weights=weights, preset=Variant(width, depth, dropout),
                           mean=INPUT_MEAN, std=INPUT_STD,
                           description=f"EfficientNet-Lite width {width} depth {depth}")
@@ -132,7 +133,7 @@ def efficientnet_lite4(entry, **kwargs):
     return build_variant(entry, **kwargs)
 
 
-@register_model(task="classification", num_classes=IMAGENET_CLASSES, listed=False, mean=INPUT_MEAN, std=INPUT_STD,
+@register_model(task=CLASSIFICATION, num_classes=IMAGENET_CLASSES, listed=False, mean=INPUT_MEAN, std=INPUT_STD,
                 description="EfficientNet-Lite at any compound coefficient phi or explicit width/depth/resolution")
 def efficientnet_lite(entry, num_classes, input_size, weights, phi=None, width=None, depth=None, resolution=None,
                       dropout=0.2, **kwargs):

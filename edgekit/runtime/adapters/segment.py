@@ -29,7 +29,7 @@ def get_mask(interpreter):
         ids = interpreter.tensor(details["index"])()[0]
         return np.array(ids.reshape(ids.shape[:2]))
     if len(shape) != 4:
-        raise ValueError(f"segmentation output shape {list(shape)} is neither [1, H, W] nor [1, H, W, C]")
+        raise ValueError(f"segmentation output shape {[int(d) for d in shape]} is neither [1, H, W] nor [1, H, W, C]")
     return np.argmax(get_output(interpreter), axis=-1)
 
 
