@@ -23,6 +23,8 @@ from edgekit.runtime.inference import run_images
 from edgekit.tflite import builder
 
 DEMO_MODEL = "efficientnet-lite0"
+# Where the demo writes, and its benchmark's timed runs, unless asked otherwise.
+DEFAULT_OUT, DEFAULT_ITERATIONS = "demo-out", 50
 # scikit-image ships these with the package (others it would download); the first four are classified.
 PHOTOS_TO_CLASSIFY = ("chelsea", "coffee", "rocket", "astronaut")
 CALIBRATION_PHOTOS = PHOTOS_TO_CLASSIFY + ("hubble_deep_field", "immunohistochemistry", "retina", "colorwheel",
@@ -136,7 +138,7 @@ def run_runtime_demo(out, iterations):
         files={"model": model_path, "annotated pictures": os.path.join(out, "annotated")})
 
 
-def run_demo(out="demo-out", iterations=50, full=None):
+def run_demo(out=DEFAULT_OUT, iterations=DEFAULT_ITERATIONS, full=None):
     """The full demo when the converter is installed (or `full=True`), else the runtime-only one."""
     os.makedirs(out, exist_ok=True)
     if full is None:

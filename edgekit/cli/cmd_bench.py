@@ -4,13 +4,14 @@ import click
 
 from edgekit.cli.cmd_run import model_document
 from edgekit.cli.options import device_option, emit_json, handles_errors, json_option, threads_option
+from edgekit.runtime.benchmark import DEFAULT_ITERATIONS, DEFAULT_WARMUP, bench_model
 
 
 @click.command("bench")
 @click.argument("model", type=click.Path(dir_okay=False))
 @device_option()
-@click.option("-n", "--iterations", default=100, show_default=True, help="Timed runs.")
-@click.option("--warmup", default=10, show_default=True, help="Untimed runs first.")
+@click.option("-n", "--iterations", default=DEFAULT_ITERATIONS, show_default=True, help="Timed runs.")
+@click.option("--warmup", default=DEFAULT_WARMUP, show_default=True, help="Untimed runs first.")
 @threads_option()
 @click.option("--image", type=click.Path(dir_okay=False), help="Image for the pipeline timing "
                                                                  "[a generated picture].")
@@ -23,8 +24,6 @@ def bench_command(model, device, iterations, warmup, threads, image, as_json):
     Example:
       edgekit bench mobilenet_v2_1.0_224_quant_edgetpu.tflite -n 200 --device usb
     """
-    from edgekit.runtime.benchmark import bench_model
-
     report = bench_model(model, device=device, iterations=iterations, warmup=warmup, threads=threads, image=image)
     document = bench_document(report)
     if as_json:

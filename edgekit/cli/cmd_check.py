@@ -16,8 +16,9 @@ from edgekit.compiler.check import cache_mib_text, format_bytes
 
 @click.command("check")
 @click.argument("model", type=click.Path(dir_okay=True))
-@click.option("--min-runtime", type=click.IntRange(rules.ALL_RUNTIMES, rules.NEWEST_RUNTIME), default=rules.DEFAULT_RUNTIME,
-              show_default=True, help="Oldest Edge TPU runtime to support (the compiler's -m).")
+@click.option("--min-runtime", type=click.IntRange(rules.ALL_RUNTIMES, rules.NEWEST_RUNTIME),
+              default=rules.DEFAULT_RUNTIME, show_default=True,
+              help="Oldest Edge TPU runtime to support (the compiler's -m).")
 @click.option("-a", "--multiple-subgraphs", is_flag=True, help="Predict for -a: no cut after a CPU op.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any op would run on the CPU.")
 @json_option()

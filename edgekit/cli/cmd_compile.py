@@ -17,8 +17,8 @@ from edgekit.compiler.check import format_bytes
 
 @click.command("compile")
 @click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=True))
-@click.option("-o", "--out-dir", default=".", show_default=True, type=click.Path(file_okay=True),
-              help="Folder for <name>_edgetpu.tflite and .log.")
+@click.option("-o", "--out-dir", default=compiler.DEFAULT_OPTIONS.out_dir, show_default=True,
+              type=click.Path(file_okay=True), help="Folder for <name>_edgetpu.tflite and .log.")
 @click.option("--min-runtime", type=click.IntRange(rules.ALL_RUNTIMES, rules.NEWEST_RUNTIME),
               help=f"Oldest Edge TPU runtime [compiler: {rules.DEFAULT_RUNTIME}].")
 @click.option("--segments", type=click.IntRange(1, 64), help="Split for pipelining over N Edge TPUs.")
@@ -26,7 +26,8 @@ from edgekit.compiler.check import format_bytes
 @click.option("--step", type=click.IntRange(1), help="Ops per retry with --search-delegate (-k).")
 @click.option("--intermediate", help="End the Edge TPU part at these tensors, comma-separated (-i).")
 @click.option("-a", "--multiple-subgraphs", is_flag=True, help="Allow several Edge TPU subgraphs (experimental).")
-@click.option("--timeout", type=click.IntRange(1), default=180, show_default=True, help="Compile time limit, s.")
+@click.option("--timeout", type=click.IntRange(1), default=compiler.DEFAULT_OPTIONS.timeout, show_default=True,
+              help="Compile time limit, s.")
 @json_option()
 @handles_errors
 def compile_command(models, out_dir, min_runtime, segments, search_delegate, step, intermediate,

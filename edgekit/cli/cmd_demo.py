@@ -6,12 +6,13 @@ from edgekit.cli.cmd_bench import bench_document, format_bench
 from edgekit.cli.cmd_check import format_prediction
 from edgekit.cli.cmd_run import format_run, run_document
 from edgekit.cli.options import emit_json, handles_errors, json_option
+from edgekit.demo import DEFAULT_ITERATIONS, DEFAULT_OUT, run_demo
 
 
 @click.command("demo")
-@click.option("--out", default="demo-out", show_default=True, type=click.Path(file_okay=False),
+@click.option("--out", default=DEFAULT_OUT, show_default=True, type=click.Path(file_okay=False),
               help="Folder for the models, photos, report and annotated results.")
-@click.option("-n", "--iterations", default=50, show_default=True, help="Timed runs for the benchmark.")
+@click.option("-n", "--iterations", default=DEFAULT_ITERATIONS, show_default=True, help="Timed runs for the benchmark.")
 @click.option("--runtime-only", is_flag=True,
               help="The runtime demo (a built-in colour classifier) even when the converter is installed.")
 @json_option()
@@ -27,8 +28,6 @@ def demo_command(out, iterations, runtime_only, as_json):
     Example:
       edgekit demo --out demo-out
     """
-    from edgekit.demo import run_demo
-
     result = run_demo(out, iterations, full=False if runtime_only else None)
     if as_json:
         emit_json(demo_document(result))

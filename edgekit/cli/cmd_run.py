@@ -9,6 +9,7 @@ import click
 from edgekit.cli.options import (device_option, emit_json, handles_errors, json_option, labels_option, resize_option,
                                  task_option, threads_option, threshold_option)
 from edgekit.runtime.adapters.segment import class_areas
+from edgekit.runtime.inference import DEFAULT_TOP_K, run_images
 from edgekit.runtime.labels import label_name
 from edgekit.runtime.pipeline import clipped_box
 
@@ -18,7 +19,7 @@ from edgekit.runtime.pipeline import clipped_box
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @device_option()
 @labels_option()
-@click.option("--top-k", default=5, show_default=True, help="Classes to report per image.")
+@click.option("--top-k", default=DEFAULT_TOP_K, show_default=True, help="Classes to report per image.")
 @threshold_option()
 @task_option()
 @resize_option("Resize method [the model's, else the task's default].")
@@ -34,8 +35,6 @@ def run_command(model, images, device, labels_path, top_k, threshold, task, resi
     Example:
       edgekit run mobilenet_v2_1.0_224_quant_edgetpu.tflite cat.jpg --labels imagenet_labels.txt
     """
-    from edgekit.runtime.inference import run_images
-
     report = run_images(model, images, device=device, labels_path=labels_path, top_k=top_k, threshold=threshold,
                         task=task, resize=resize, threads=threads, save_to=save_to)
     document = run_document(report)

@@ -21,6 +21,8 @@ BenchReport = namedtuple("BenchReport", "model threads warmup image invoke pipel
 the picture timed through the pipeline (its path, or GENERATED_PICTURE), and the `LatencyStats` of invoke
 alone and of the whole pipeline."""
 
+# Timed runs, and untimed runs before them, unless asked otherwise.
+DEFAULT_ITERATIONS, DEFAULT_WARMUP = 100, 10
 # What BenchReport.image says when no picture was given (see _write_bench_picture).
 GENERATED_PICTURE = "generated 640x480 JPEG"
 
@@ -76,7 +78,7 @@ def time_bench(predictor, invoke_all, iterations, warmup, image=None):
     return latency_stats(invoke_ms), latency_stats(pipeline_ms)
 
 
-def bench_model(model, device="auto", iterations=100, warmup=10, threads=None, image=None):
+def bench_model(model, device="auto", iterations=DEFAULT_ITERATIONS, warmup=DEFAULT_WARMUP, threads=None, image=None):
     """Time `model` (or an ensemble file): a `BenchReport`."""
     check_bench_counts(iterations, warmup)
     if ensemble.is_ensemble_file(model):

@@ -16,6 +16,9 @@ from edgekit.runtime.interpreter import open_model
 from edgekit.runtime.pipeline import Runner
 from edgekit.runtime.tasks import CLASSIFICATION, DETECTION, DEFAULT_THRESHOLD, SEGMENTATION
 
+# Classes reported per image unless asked otherwise.
+DEFAULT_TOP_K = 5
+
 RunReport = namedtuple("RunReport", "model labels results saved")
 """What `run_images` did: model (a pipeline.ModelInfo), labels ({id: name} that name the results' class
 ids), results (a pipeline.ImageResult per image, in order; pictures are let go of, so that a report over
@@ -50,8 +53,8 @@ def _save_path(save_to, image_path, count):
     return os.path.join(save_to, stem + "_annotated.png")
 
 
-def run_images(model, image_paths, device="auto", labels_path=None, top_k=5, threshold=None, task=None,
-               resize=None, threads=None, save_to=None):
+def run_images(model, image_paths, device="auto", labels_path=None, top_k=DEFAULT_TOP_K, threshold=None,
+               task=None, resize=None, threads=None, save_to=None):
     """Run every image through the model (or ensemble file); a `RunReport`."""
     if ensemble.is_ensemble_file(model):
         return _run_ensemble(model, image_paths, device, labels_path, top_k, threshold, task, resize, threads,

@@ -21,8 +21,8 @@ _EXPORTS = {
     "MjpegServer": "server", "parse_address": "server",
     "CameraSession": "session", "CameraSummary": "session", "FpsMeter": "session", "make_prepare": "session",
     "run_camera": "session",
-    "Source": "sources", "devices_text": "sources", "list_video_devices": "sources", "open_source": "sources",
-    "parse_source": "sources",
+    "Source": "frame_sources", "devices_text": "frame_sources", "list_video_devices": "frame_sources",
+    "open_source": "frame_sources", "parse_source": "frame_sources",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -15,7 +15,7 @@ import time
 from collections import namedtuple
 
 from edgekit.errors import EdgekitError
-from edgekit.runtime.camera.sources import open_source
+from edgekit.runtime.camera.frame_sources import open_source
 
 # index: position in the source (counting dropped frames); time: Unix time of capture; image: BGR
 # uint8 [H, W, 3] as read; prepared: what `prepare` made of it (None without one).

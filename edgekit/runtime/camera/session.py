@@ -23,7 +23,7 @@ from edgekit.runtime.camera import overlay
 from edgekit.runtime.camera.capture import Backoff, FrameGrabber, yield_to_inference
 from edgekit.runtime.camera.recorder import Recorder
 from edgekit.runtime.camera.server import MjpegServer, parse_address
-from edgekit.runtime.camera.sources import parse_source
+from edgekit.runtime.camera.frame_sources import parse_source
 from edgekit.runtime.benchmark import latency_stats
 from edgekit.runtime.interpreter import open_model
 from edgekit.runtime.pipeline import Runner
