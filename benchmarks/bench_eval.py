@@ -98,11 +98,11 @@ def main(argv=None):
         for _ in range(args.rounds):
             for name, (workers, threads) in settings.items():
                 start, used = time.perf_counter(), cpu_seconds()
-                document = evaluate.evaluate([args.model], folder, labels_path=CORAL / "imagenet_labels.txt",
-                                             device="cpu", workers=workers, threads=threads, progress=False)
+                report = evaluate.evaluate([args.model], folder, labels_path=CORAL / "imagenet_labels.txt",
+                                           device="cpu", workers=workers, threads=threads, progress=False)
                 runs[name].append(time.perf_counter() - start)
                 cpu[name].append((cpu_seconds() - used) / args.images)
-                figures[name] = (document["top1"], document["top5"])
+                figures[name] = (report.models[0].top1, report.models[0].top5)
     alone, together, ceiling = machine_ceiling(args.model)
     best = {name: min(times) for name, times in runs.items()}
     ratio = best["workers_1"] / best["workers_2"]

@@ -28,12 +28,12 @@ def test_webp_and_tiff_are_pictures_to_calibrate_and_evaluate_on(tmp_path, coral
     assert loaded.pixels.shape == (2, 32, 32, 3) and not loaded.skipped
 
     assert [s.image for s in datasets.image_folder(root).samples] == expected
-    document = evaluate.evaluate([coral(MEDIUM)], root, labels_path=coral("imagenet_labels.txt"), device="cpu",
-                                 progress=False)
-    assert document["images"] == 2 and document["classes"] == 1
+    report = evaluate.evaluate([coral(MEDIUM)], root, labels_path=coral("imagenet_labels.txt"), device="cpu",
+                               progress=False)
+    assert report.images == 2 and report.classes == 1
     # Coral's expectation for cat.bmp: the 0.5/160 model finds the Egyptian cat (286) in both copies.
-    assert document["top1"] == 1.0
-    assert document["models"][0]["per_class"] == [{"id": 286, "label": "Egyptian cat", "count": 2, "top1": 1.0}]
+    assert report.models[0].top1 == 1.0
+    assert report.models[0].per_class == [evaluate.ClassScore(286, "Egyptian cat", 2, 1.0)]
 
 
 def seen_by_both(folder):

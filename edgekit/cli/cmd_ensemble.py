@@ -28,7 +28,7 @@ def ensemble_command(models, out, weights, combine, labels_path, no_compile, as_
       edgekit ensemble mobilenet_v1_0.25_128_quant.tflite mobilenet_v1_0.5_160_quant.tflite \\
           --weights 1,2 --labels imagenet_labels.txt --out ens/ensemble.json
     """
-    from edgekit.compiler.ensemble_build import write_ensemble
+    from edgekit.compiler.ensemble_build import ensemble_file_document, write_ensemble
 
     if not out.lower().endswith(".json"):
         raise EdgekitError(f"{out}: an ensemble file is JSON; give a name ending in .json")
@@ -38,15 +38,22 @@ def ensemble_command(models, out, weights, combine, labels_path, no_compile, as_
             parsed = [float(w) for w in weights.split(",")]
         except ValueError:
             raise EdgekitError(f"--weights {weights}: give numbers separated by commas, e.g. 1,2") from None
-    document = write_ensemble(models, out, parsed, combine, labels_path, not no_compile)
+    build = write_ensemble(models, out, parsed, combine, labels_path, not no_compile)
     if as_json:
-        emit_json(dict(document, out=out))
-        return
-    params = document["parameters"]
-    click.echo(f"wrote {out}: {len(document['members'])} members, combine {combine}, weights "
-               + ", ".join(str(m["weight"]) for m in document["members"]))
-    for m in params["members"]:
-        click.echo(f"  {m['model']}: {m['parameter_bytes'] / 2**20:.2f} MiB of parameters")
-    click.echo(f"  together {params['total_bytes'] / 2**20:.2f} MiB against the ~{params['cache_bytes'] / 2**20:.1f}"
-               f" MiB on-chip cache: " + ("fits" if params["fits_cache"] else "does not fit, some will stream"))
-    click.echo(f"  {document['compile']}")
+        # What the file holds, and where it is.
+        emit_json(dict(ensemble_file_document(build), out=out))
+    else:
+        click.echo(format_ensemble(build))
+
+
+def format_ensemble(build):
+    """What `edgekit ensemble` wrote (a `compiler.ensemble_build.EnsembleBuild`), and whether the members'
+    parameters fit the on-chip cache together."""
+    params = build.parameters
+    lines = [f"wrote {build.path}: {len(build.members)} members, combine {build.combine}, weights "
+             + ", ".join(str(m.weight) for m in build.members)]
+    lines += [f"  {m.model}: {m.parameter_bytes / 2**20:.2f} MiB of parameters" for m in params.members]
+    lines.append(f"  together {params.total_bytes / 2**20:.2f} MiB against the ~{params.cache_bytes / 2**20:.1f}"
+                 f" MiB on-chip cache: " + ("fits" if params.fits_cache else "does not fit, some will stream"))
+    lines.append(f"  {build.compile_note}")
+    return "\n".join(lines)

@@ -9,6 +9,7 @@ edgetpu_compiler call, so that they share the on-chip parameter cache instead of
 
 import json
 import os
+from collections import namedtuple
 
 import numpy as np
 
@@ -20,6 +21,23 @@ from edgekit.runtime.ensemble import COMBINES, FORMAT, VERSION, check_weights
 from edgekit.runtime.tasks import CLASSIFICATION, detect_task, recorded_task
 from edgekit.tflite.metadata import read_edgekit_metadata
 from edgekit.tflite.model import read_model
+
+EnsembleBuild = namedtuple("EnsembleBuild", "path combine members labels parameters compile_note")
+"""What `write_ensemble` wrote: the file's path, how it combines, a `WrittenMember` per member in order,
+the label file relative to the ensemble file (None without one), the `ParameterReport` and the compile note
+(whether and how the members were co-compiled; None when some members came compiled and some did not)."""
+
+WrittenMember = namedtuple("WrittenMember", "path weight cpu_path")
+"""A member as the file names it, relative to the file: the model it runs (the compiled one when
+co-compiled), its weight (normalised, to six places) and its CPU model when that is another file (else
+None)."""
+
+ParameterReport = namedtuple("ParameterReport", "members total_bytes cache_bytes fits_cache")
+"""The members' parameter bytes (`MemberParameters`), their total, the Edge TPU's on-chip cache and whether
+the total fits it."""
+
+MemberParameters = namedtuple("MemberParameters", "model parameter_bytes")
+"""A member model's parameter bytes of the ops the Edge TPU would run."""
 
 
 def _class_count(model):
@@ -69,10 +87,9 @@ def parameter_report(models):
             size = sum(c.cached_bytes + c.streamed_bytes for c in inspect_model(model).custom_ops)
         else:
             size = check.predict(model).parameter_bytes
-        members.append({"model": model.path, "parameter_bytes": int(size)})
-    total = sum(m["parameter_bytes"] for m in members)
-    return {"members": members, "total_bytes": total, "cache_bytes": rules.ON_CHIP_CACHE_BYTES,
-            "fits_cache": total <= rules.ON_CHIP_CACHE_BYTES}
+        members.append(MemberParameters(model.path, int(size)))
+    total = sum(m.parameter_bytes for m in members)
+    return ParameterReport(members, total, rules.ON_CHIP_CACHE_BYTES, total <= rules.ON_CHIP_CACHE_BYTES)
 
 
 def co_compile(paths, out_dir):
@@ -111,7 +128,7 @@ def _check_request(models, weights, combine, labels):
 def write_ensemble(models, out, weights=None, combine="mean", labels=None, compile_members=True):
     """Check the members, co-compile them when the compiler is present, and write the ensemble file.
 
-    Returns the document written, with the parameter report and the compile note beside it.
+    Returns an `EnsembleBuild`: what the file says, the parameter report and the compile note.
     """
     models = [os.fspath(m) for m in models]
     weights = _check_request(models, weights, combine, labels)
@@ -123,17 +140,31 @@ def write_ensemble(models, out, weights=None, combine="mean", labels=None, compi
         compiled, note = co_compile(models, folder)
     elif not compile_members:
         note = "not co-compiled (--no-compile)"
+    members = [WrittenMember(_relative(compiled.get(path, path), folder), round(weight, 6),
+                             _relative(path, folder) if path in compiled else None)
+               for path, weight in zip(models, weights)]
+    build = EnsembleBuild(os.fspath(out), combine, members, _relative(labels, folder),
+                          parameter_report([read_model(compiled.get(p, p)) for p in models]), note)
+    write_atomic(out, json.dumps(ensemble_file_document(build), indent=2) + "\n")
+    return build
+
+
+def ensemble_file_document(build):
+    """What the ensemble file of an `EnsembleBuild` holds, as JSON: the format `runtime.ensemble` reads, with
+    the parameter report and the compile note beside it for people to read."""
     members = []
-    for path, weight in zip(models, weights):
-        member = {"path": _relative(compiled.get(path, path), folder), "weight": round(weight, 6)}
-        if path in compiled:
-            member["cpu_path"] = _relative(path, folder)
-        members.append(member)
-    document = {"format": FORMAT, "version": VERSION, "task": CLASSIFICATION, "combine": combine,
+    for member in build.members:
+        entry = {"path": member.path, "weight": member.weight}
+        if member.cpu_path is not None:
+            entry["cpu_path"] = member.cpu_path
+        members.append(entry)
+    document = {"format": FORMAT, "version": VERSION, "task": CLASSIFICATION, "combine": build.combine,
                 "members": members}
-    if labels:
-        document["labels"] = _relative(labels, folder)
-    document["parameters"] = parameter_report([read_model(compiled.get(p, p)) for p in models])
-    document["compile"] = note
-    write_atomic(out, json.dumps(document, indent=2) + "\n")
+    if build.labels is not None:
+        document["labels"] = build.labels
+    parameters = build.parameters
+    document["parameters"] = {"members": [m._asdict() for m in parameters.members],
+                              "total_bytes": parameters.total_bytes, "cache_bytes": parameters.cache_bytes,
+                              "fits_cache": parameters.fits_cache}
+    document["compile"] = build.compile_note
     return document

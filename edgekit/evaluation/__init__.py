@@ -2,6 +2,6 @@
 
 TensorFlow-free like the runtime it drives: datasets.py reads folders and annotation files, metrics.py
 turns predictions into figures (pycocotools for mAP), workers.py runs models over worker processes,
-evaluate.py ties them together, and plot.py draws the figures; the side-by-side table is printed by the
-command (`edgekit.cli.cmd_eval.format_table`).
+evaluate.py ties them together into an `EvalReport` of namedtuples, and plot.py draws its figures; the
+side-by-side table and the JSON are the command's (`edgekit.cli.cmd_eval`: `format_table`, `eval_document`).
 """

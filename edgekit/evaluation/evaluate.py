@@ -1,11 +1,13 @@
-"""`edgekit eval` as a library function: several models, one data set, one JSON-ready document.
+"""`edgekit eval` as a library function: several models, one data set, an `EvalReport` of plain data.
 
 Which figures a model gets follows from its task and the data: accuracy when class folders match its
 labels, agreement when a reference model is given, mAP for detectors, mean IoU for segmenters. Models are
-evaluated one after the other, each over `workers` processes, so their latencies are comparable.
+evaluated one after the other, each over `workers` processes, so their latencies are comparable. The CLI
+(`edgekit.cli.cmd_eval`) turns the report into its table, its JSON and, through `plot.py`, its chart.
 """
 
 import os
+from collections import namedtuple
 
 import numpy as np
 
@@ -17,6 +19,41 @@ from edgekit.runtime.benchmark import latency_stats
 from edgekit.runtime.tasks import CLASSIFICATION, DETECTION, detect_task, recorded_task
 from edgekit.tflite.metadata import read_edgekit_metadata
 from edgekit.tflite.model import read_model
+
+EvalReport = namedtuple("EvalReport", "task data images models classes format annotations categories reference",
+                        defaults=(None,) * 5)
+"""What `evaluate` found: the task, the data as given (a str), how many images it holds, and a `ModelScores`
+per model in the order given. Classification: how many class folders (None when the images are not in
+class folders) and the reference model's run (a `ModelScores` without figures; None without --reference).
+Detection: the data set's format ("coco", "yolo", "voc") and how many annotations and categories it has.
+The fields a task does not have are None."""
+
+ModelScores = namedtuple("ModelScores", "model device ran workers threads seconds images_per_second latency "
+                                        "top1 top5 per_class worst confusions agreement mean_kl "
+                                        "map map50 detections miou pixel_accuracy mask_iou",
+                         defaults=(None,) * 13)
+"""One model's run and figures. The run: the file evaluated, where it ran (the device, and the model file or
+files that ran), worker processes and interpreter threads per worker, wall-clock seconds with start-up (to
+the millisecond), images per second (to two places; None when no time passed) and the invoke
+`LatencyStats`. The figures, fractions to six places, None where the task or the data gives none:
+top1, top5, per_class and worst (`ClassScore`) and confusions (`LabelConfusion`) for a classifier scored
+against class folders; agreement and mean_kl (nats) with a reference model; map (COCO's mAP@[.5:.95]),
+map50 and detections (how many) for a detector; miou, pixel_accuracy, mask_iou and per_class (`ClassIoU`)
+for a segmenter."""
+
+ClassScore = namedtuple("ClassScore", "id label count top1")
+"""A class's top-1 accuracy over its `count` images."""
+
+LabelConfusion = namedtuple("LabelConfusion", "true predicted count")
+"""How many images of the class labelled `true` the model took for `predicted` (both label names)."""
+
+ClassIoU = namedtuple("ClassIoU", "id label iou")
+"""A segmentation class's IoU, from pixels summed over the whole data set."""
+
+
+def _fraction(value):
+    """A figure in [0, 1] (or a divergence) as eval reports it: to six places."""
+    return round(value, 6)
 
 
 def describe(path):
@@ -49,7 +86,7 @@ def _task_of(models, task):
 
 def evaluate(models, data, labels_path=None, reference=None, device="auto", workers=1, threads=None,
              task=None, resize=None, progress=None):
-    """Evaluate MODELS on DATA; the document `edgekit eval --json` prints (see the module docstring)."""
+    """Evaluate MODELS on DATA: an `EvalReport` (see the module docstring)."""
     models = [os.fspath(m) for m in models]
     if not models:
         raise EdgekitError("give at least one model to evaluate")
@@ -66,46 +103,37 @@ def evaluate(models, data, labels_path=None, reference=None, device="auto", work
     if task == CLASSIFICATION:
         folder = datasets.image_folder(data)
         samples = folder.samples
-        document = {"task": task, "data": str(data), "images": len(samples),
-                    "classes": None if folder.unlabelled else len(folder.classes)}
         # Folder names matched to every model's labels before any model runs.
         matched = {m: _matched_classes(folder, labels[m], m, labels_path, bool(reference))
                    for m in models if labels[m] and not folder.unlabelled}
-        reference_scores = reference_floor = None
+        reference_found = reference_scores = reference_floor = None
         if reference:
             if describe(reference)[0] != CLASSIFICATION:
                 raise EdgekitError(f"{reference}: the reference must be a classifier like the models")
             reference_run = run(reference)
+            reference_found = _run_scores(reference, reference_run)
             reference_scores = np.stack([r[0] for r in reference_run.records])
             reference_floor = reference_run.floor
-            document["reference"] = _run_document(reference, reference_run)
-        document["models"] = [_classification(m, run(m), folder, labels[m], matched.get(m),
-                                              (reference_scores, reference_floor))
-                              for m in models]
-    elif task == DETECTION:
+        scored = [_classification(m, run(m), folder, labels[m], matched.get(m), (reference_scores, reference_floor))
+                  for m in models]
+        return EvalReport(task, str(data), len(samples), scored,
+                          classes=None if folder.unlabelled else len(folder.classes), reference=reference_found)
+    if task == DETECTION:
         dataset = datasets.detection_set(data)
         samples = dataset.samples
-        document = {"task": task, "data": str(data), "format": dataset.format, "images": len(samples),
-                    "annotations": len(dataset.annotations), "categories": len(dataset.categories)}
-        document["models"] = [_detection(m, run(m), dataset, labels[m]) for m in models]
-    else:
-        masks = datasets.mask_set(data)
-        samples = masks.samples
-        document = {"task": task, "data": str(data), "images": len(samples)}
-        document["models"] = [_segmentation(m, run(m), labels[m]) for m in models]
-    if len(models) == 1:
-        # One model: its headline figures at the top level too, as `--json` users look for them there.
-        document.update({k: v for k, v in document["models"][0].items()
-                         if k in ("top1", "top5", "agreement", "mean_kl", "map", "map50", "miou")})
-    return document
+        scored = [_detection(m, run(m), dataset, labels[m]) for m in models]
+        return EvalReport(task, str(data), len(samples), scored, format=dataset.format,
+                          annotations=len(dataset.annotations), categories=len(dataset.categories))
+    samples = datasets.mask_set(data).samples
+    return EvalReport(task, str(data), len(samples), [_segmentation(m, run(m), labels[m]) for m in models])
 
 
-def _run_document(path, run):
+def _run_scores(path, run):
+    """A `ModelScores` of the run alone: no figures yet."""
     latencies = [r[1] for r in run.records]
-    return {"model": path, "device": run.device, "ran": run.ran, "workers": run.workers,
-            "threads": run.threads, "seconds": round(run.seconds, 3),
-            "images_per_second": round(len(run.records) / run.seconds, 2) if run.seconds > 0 else None,
-            "latency": latency_stats(latencies)._asdict() if latencies else None}
+    return ModelScores(path, run.device, run.ran, run.workers, run.threads, round(run.seconds, 3),
+                       round(len(run.records) / run.seconds, 2) if run.seconds > 0 else None,
+                       latency_stats(latencies) if latencies else None)
 
 
 def _matched_classes(folder, labels, path, labels_path, with_reference):
@@ -122,21 +150,11 @@ def _matched_classes(folder, labels, path, labels_path, with_reference):
 def _classification(path, run, folder, labels, matched, reference):
     """`matched`: the folder with class ids for targets (None without labels or class folders)."""
     reference_scores, reference_floor = reference
-    document = _run_document(path, run)
+    found = _run_scores(path, run)
     scores = np.stack([r[0] for r in run.records])
     if not folder.unlabelled:
         if matched is not None:
-            targets = [s.target for s in matched.samples]
-            found = metrics.accuracy(scores, targets)
-            name = lambda class_id: labels_mod.label_name(labels, class_id)  # noqa: E731
-            document.update(
-                top1=round(found.top1, 6), top5=round(found.top5, 6),
-                per_class=[{"id": c.id, "label": name(c.id), "count": c.count, "top1": round(c.top1, 6)}
-                           for c in found.per_class],
-                worst=[{"id": c.id, "label": name(c.id), "count": c.count, "top1": round(c.top1, 6)}
-                       for c in found.worst],
-                confusions=[{"true": name(c.true), "predicted": name(c.predicted), "count": c.count}
-                            for c in found.confusions])
+            found = found._replace(**_accuracy(scores, [s.target for s in matched.samples], labels))
         elif reference_scores is None:
             raise EdgekitError(f"{path}: no labels to match the class folders of {folder.root} against: pass "
                                "--labels FILE, or --reference MODEL to measure agreement instead")
@@ -145,26 +163,38 @@ def _classification(path, run, folder, labels, matched, reference):
                            "per class, or pass --reference MODEL to measure agreement with it")
     if reference_scores is not None:
         agreed = metrics.agreement(scores, reference_scores, run.floor, reference_floor)
-        document.update(agreement=round(agreed.top1, 6), mean_kl=round(agreed.mean_kl, 6))
-    return document
+        found = found._replace(agreement=_fraction(agreed.top1), mean_kl=_fraction(agreed.mean_kl))
+    return found
+
+
+def _accuracy(scores, targets, labels):
+    """The accuracy fields of `ModelScores` (for `_replace`), the classes named by `labels`."""
+    found = metrics.accuracy(scores, targets)
+
+    def name(class_id):
+        return labels_mod.label_name(labels, class_id)
+
+    def class_score(accuracy):
+        return ClassScore(accuracy.id, name(accuracy.id), accuracy.count, _fraction(accuracy.top1))
+
+    return {"top1": _fraction(found.top1), "top5": _fraction(found.top5),
+            "per_class": [class_score(c) for c in found.per_class], "worst": [class_score(c) for c in found.worst],
+            "confusions": [LabelConfusion(name(c.true), name(c.predicted), c.count) for c in found.confusions]}
 
 
 def _detection(path, run, dataset, labels):
-    document = _run_document(path, run)
     mapping = datasets.category_map(dataset, labels)
     detections = [{"image_id": sample.target, "category_id": mapping[class_id], "bbox": box, "score": score}
                   for sample, (boxes, _) in zip(dataset.samples, run.records)
                   for class_id, score, box in boxes if class_id in mapping]
     score = metrics.coco_map(dataset.images, dataset.categories, dataset.annotations, detections)
-    document.update(map=round(score.map, 6), map50=round(score.map50, 6), detections=len(detections))
-    return document
+    return _run_scores(path, run)._replace(map=_fraction(score.map), map50=_fraction(score.map50),
+                                           detections=len(detections))
 
 
 def _segmentation(path, run, labels):
-    document = _run_document(path, run)
     found = metrics.mean_iou([r[0][:3] for r in run.records])
-    document.update(miou=round(found.miou, 6), pixel_accuracy=round(found.pixel_accuracy, 6),
-                    mask_iou=round(float(np.mean([r[0][3] for r in run.records])), 6),
-                    per_class=[{"id": c, "label": labels_mod.label_name(labels, c), "iou": round(v, 6)}
-                               for c, v in found.per_class.items()])
-    return document
+    return _run_scores(path, run)._replace(
+        miou=_fraction(found.miou), pixel_accuracy=_fraction(found.pixel_accuracy),
+        mask_iou=_fraction(float(np.mean([r[0][3] for r in run.records]))),
+        per_class=[ClassIoU(c, labels_mod.label_name(labels, c), _fraction(v)) for c, v in found.per_class.items()])

@@ -1,5 +1,5 @@
-"""The eval figures as a picture: a bar chart drawn with Pillow (no matplotlib, which would be a heavy
-dependency for one picture)."""
+"""The eval figures as a picture: a bar chart of an `evaluate.EvalReport` drawn with Pillow (no matplotlib,
+which would be a heavy dependency for one picture)."""
 
 import os
 
@@ -7,16 +7,17 @@ from PIL import Image, ImageDraw, ImageFont
 
 from edgekit.runtime.annotate import save_image
 
-# The figures in [0, 1] a task can have, in the order shown.
+# The figures in [0, 1] a task can have (`evaluate.ModelScores` fields), in the order shown.
 FRACTIONS = (("top1", "top-1"), ("top5", "top-5"), ("agreement", "agree"), ("map", "mAP"),
              ("map50", "mAP@.5"), ("miou", "mIoU"), ("pixel_accuracy", "pixel acc"),
              ("mask_iou", "mask IoU"))
 COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75))
 
 
-def figure_columns(document):
-    """[(key, title)] of the figures in [0, 1] that some model of the eval document has."""
-    return [(key, title) for key, title in FRACTIONS if any(key in m for m in document["models"])]
+def figure_columns(report):
+    """[(field, title)] of the figures in [0, 1] that some model of the `EvalReport` has."""
+    return [(field, title) for field, title in FRACTIONS
+            if any(getattr(m, field) is not None for m in report.models)]
 
 
 def short_name(path, width):
@@ -32,18 +33,18 @@ def _font(size):
         return ImageFont.load_default()
 
 
-def draw_plot(document, out):
-    """Grouped bars (one colour per model) for each figure in [0, 1], and a latency panel beside them."""
-    columns = figure_columns(document)
-    models = document["models"]
+def draw_plot(report, out):
+    """Grouped bars (one colour per model) for each figure in [0, 1] of an `EvalReport`, and a latency panel
+    beside them; returns `out`."""
+    columns = figure_columns(report)
+    models = report.models
     width, height, margin = 960, 420, 50
     split = int(width * 0.68)
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
     font, small = _font(14), _font(11)
     base, top = height - 70, 40
-    draw.text((margin, 10), f"edgekit eval: {document['task']}, {document['images']} images", fill="black",
-              font=font)
+    draw.text((margin, 10), f"edgekit eval: {report.task}, {report.images} images", fill="black", font=font)
     # Left panel: fractions, 0..100 %.
     draw.line((margin, base, split - 20, base), fill="black")
     for tick in (0, 25, 50, 75, 100):
@@ -52,15 +53,16 @@ def draw_plot(document, out):
         draw.text((margin - 36, y - 7), f"{tick}%", fill="black", font=small)
     group = (split - 20 - margin) / max(1, len(columns))
     bar = group * 0.8 / max(1, len(models))
-    for g, (key, title) in enumerate(columns):
+    for g, (field, title) in enumerate(columns):
         x0 = margin + g * group + group * 0.1
         for i, m in enumerate(models):
-            if key in m:
-                y = base - (base - top) * max(0.0, min(1.0, m[key]))
+            value = getattr(m, field)
+            if value is not None:
+                y = base - (base - top) * max(0.0, min(1.0, value))
                 draw.rectangle((x0 + i * bar, y, x0 + (i + 1) * bar - 2, base), fill=COLOURS[i % len(COLOURS)])
         draw.text((x0, base + 6), title, fill="black", font=small)
     # Right panel: p50 invoke latency, a bar per model.
-    latencies = [m["latency"]["p50_ms"] if m.get("latency") else 0.0 for m in models]
+    latencies = [m.latency.p50_ms if m.latency is not None else 0.0 for m in models]
     longest = max(latencies) or 1.0
     draw.text((split, top - 25), "invoke p50 (ms)", fill="black", font=font)
     row = (base - top) / max(1, len(models))
@@ -74,6 +76,6 @@ def draw_plot(document, out):
         x = margin + (i % 3) * 300
         y = height - 40 + (i // 3) * 16
         draw.rectangle((x, y + 2, x + 10, y + 12), fill=COLOURS[i % len(COLOURS)])
-        draw.text((x + 14, y), short_name(m["model"], 40), fill="black", font=small)
+        draw.text((x + 14, y), short_name(m.model, 40), fill="black", font=small)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     return save_image(image, out)

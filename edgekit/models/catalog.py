@@ -1,13 +1,30 @@
 """What the zoo holds, as data: every registered model with its task, input size, parameters and weights.
 
 Listing reads the registry only (no TensorFlow, instant); `count=True` builds every model to count its
-parameters exactly, which imports TensorFlow.
+parameters exactly, which imports TensorFlow. The listing is namedtuples; `edgekit models` (in
+`edgekit.cli.cmd_models`) prints it as a table or JSON.
 """
 
 import importlib.util
 import os
+from collections import namedtuple
 
 from edgekit.models.registry import BACKBONE_ONLY, list_families, list_models, model_entry
+
+ZooListing = namedtuple("ZooListing", "models families")
+"""What `edgekit models` lists: a `ZooModel` per registered model, and a `ZooFamily` per family."""
+
+ZooModel = namedtuple("ZooModel", "name task input_size num_classes parameters_published weights description "
+                                  "parameters parameters_trainable", defaults=(None, None))
+"""One model of the zoo: its registry entry's facts (input_size as (height, width)), its pretrained weights
+(`ZooWeights`), and, when counted (`count=True`), its parameters and trainable parameters (else None)."""
+
+ZooWeights = namedtuple("ZooWeights", "name source installed")
+"""A model's pretrained weights: their name, where they come from (one line, `weights_source`), and whether
+the package holding them is installed."""
+
+ZooFamily = namedtuple("ZooFamily", "name task description")
+"""A family built at any size (e.g. `create("efficientnet-lite", phi=1.5)`)."""
 
 
 def weights_source(weights):
@@ -37,19 +54,17 @@ def count_parameters(name):
     return total, trainable
 
 
-def zoo_document(count=False):
-    """The zoo as one JSON-ready dict: {"models": [...], "families": [...]}."""
+def zoo_listing(count=False):
+    """The zoo as a `ZooListing`: every registered model in the registry's order, then the families."""
     rows = []
     for name in list_models():
         entry = model_entry(name)
-        weights = [{"name": w.name, "source": weights_source(w), "installed": weights_installed(w)}
-                   for w in entry.weights.values()]
-        row = {"name": name, "task": entry.task, "input_size": list(entry.input_size),
-               "num_classes": entry.num_classes, "parameters_published": entry.published_params,
-               "weights": weights, "description": entry.description}
+        weights = [ZooWeights(w.name, weights_source(w), weights_installed(w)) for w in entry.weights.values()]
+        row = ZooModel(name, entry.task, entry.input_size, entry.num_classes, entry.published_params, weights,
+                       entry.description)
         if count:
-            row["parameters"], row["parameters_trainable"] = count_parameters(name)
+            total, trainable = count_parameters(name)
+            row = row._replace(parameters=total, parameters_trainable=trainable)
         rows.append(row)
-    families = [{"name": e.name, "task": e.task, "description": e.description}
-                for e in map(model_entry, list_families())]
-    return {"models": rows, "families": families}
+    families = [ZooFamily(e.name, e.task, e.description) for e in map(model_entry, list_families())]
+    return ZooListing(rows, families)

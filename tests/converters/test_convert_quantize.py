@@ -450,11 +450,11 @@ def test_eval_float_and_int8_side_by_side(converted, photos, tmp_path):
         os.makedirs(data / label, exist_ok=True)
         os.symlink(path, data / label / os.path.basename(path))
         truth[os.path.basename(path)] = label
-    document = evaluate.evaluate([result.float_path, result.int8_path], data, reference=result.float_path,
-                                 device="cpu", progress=False)
-    float_row, int8_row = document["models"]
-    assert float_row["top1"] == 1.0 and float_row["agreement"] == 1.0
+    report = evaluate.evaluate([result.float_path, result.int8_path], data, reference=result.float_path,
+                               device="cpu", progress=False)
+    float_row, int8_row = report.models
+    assert float_row.top1 == 1.0 and float_row.agreement == 1.0
     int8_answers = run_json(result.int8_path, paths, device="cpu", top_k=1)["results"]
     right = sum(found["classes"][0]["label"] == truth[os.path.basename(found["image"])] for found in int8_answers)
-    assert int8_row["top1"] == pytest.approx(right / len(paths)) and int8_row["agreement"] == int8_row["top1"]
-    assert int8_row["top1"] >= 0.75
+    assert int8_row.top1 == pytest.approx(right / len(paths)) and int8_row.agreement == int8_row.top1
+    assert int8_row.top1 >= 0.75

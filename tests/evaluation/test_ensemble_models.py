@@ -12,7 +12,7 @@ from cli_runner import edgekit
 from edgekit.cli.cmd_bench import format_bench
 from edgekit.cli.cmd_run import format_run
 from edgekit.compiler import check
-from edgekit.compiler.ensemble_build import write_ensemble
+from edgekit.compiler.ensemble_build import ensemble_file_document, write_ensemble
 from edgekit.evaluation import evaluate
 from edgekit.runtime import ensemble
 from edgekit.runtime.adapters import classify
@@ -36,12 +36,12 @@ def member_scores(model, image):
 
 def test_scores_are_the_weighted_mean_of_the_members(tmp_path, coral):
     out = tmp_path / "ens" / "ensemble.json"
-    document = write_ensemble([coral(SMALL), coral(MEDIUM)], out, weights=[1, 3],
-                                       labels=coral("imagenet_labels.txt"))
+    build = write_ensemble([coral(SMALL), coral(MEDIUM)], out, weights=[1, 3], labels=coral("imagenet_labels.txt"))
     written = json.loads(out.read_text())
     assert written["format"] == "edgekit-ensemble" and [m["weight"] for m in written["members"]] == [0.25, 0.75]
     assert not os.path.isabs(written["members"][0]["path"])  # relative to the file
-    assert "not co-compiled" in document["compile"]
+    assert written == ensemble_file_document(build)
+    assert "not co-compiled" in build.compile_note and written["compile"] == build.compile_note
     opened = ensemble.open_ensemble(out, device="cpu", top_k=3)
     # Each member keeps its own input size.
     assert [r.input_size for r in opened.runners] == [(128, 128), (160, 160)]
@@ -65,11 +65,13 @@ def test_logit_mean_is_the_softmax_of_mean_log_probabilities(tmp_path, coral):
 
 
 def test_parameters_against_the_cache(tmp_path, coral):
-    document = write_ensemble([coral(SMALL), coral(MEDIUM)], tmp_path / "e.json")
+    params = write_ensemble([coral(SMALL), coral(MEDIUM)], tmp_path / "e.json").parameters
     expected = [check.predict(read_model(coral(m))).parameter_bytes for m in (SMALL, MEDIUM)]
-    params = document["parameters"]
-    assert [m["parameter_bytes"] for m in params["members"]] == expected
-    assert params["total_bytes"] == sum(expected) and params["fits_cache"]
+    assert [m.parameter_bytes for m in params.members] == expected
+    assert params.total_bytes == sum(expected) and params.fits_cache
+    assert json.loads((tmp_path / "e.json").read_text())["parameters"] == {
+        "members": [{"model": str(coral(m)), "parameter_bytes": n} for m, n in zip((SMALL, MEDIUM), expected)],
+        "total_bytes": sum(expected), "cache_bytes": params.cache_bytes, "fits_cache": True}
 
 
 def test_run_bench_and_eval_take_the_ensemble_like_a_model(tmp_path, coral):
@@ -92,7 +94,7 @@ def test_run_bench_and_eval_take_the_ensemble_like_a_model(tmp_path, coral):
     os.symlink(coral("cat.bmp"), folder / "cat.bmp")
     found = evaluate.evaluate([str(out), coral(SMALL)], tmp_path / "photos", device="cpu",
                               labels_path=coral("imagenet_labels.txt"), progress=False)
-    assert found["models"][0]["top1"] == 1.0
+    assert found.models[0].top1 == 1.0
 
 
 def test_moved_ensemble_folder_still_works(tmp_path, coral):
@@ -140,12 +142,13 @@ def test_members_are_co_compiled_in_one_compiler_call(tmp_path, coral, monkeypat
     monkeypatch.setenv("PATH", SYSTEM_PATH)  # the stand-in is a python3 script
     monkeypatch.setenv("EDGETPU_STANDIN_ARGV", str(tmp_path / "argv.json"))
     out = tmp_path / "ens" / "ensemble.json"
-    document = write_ensemble([coral(SMALL), coral(MEDIUM)], out)
+    build = write_ensemble([coral(SMALL), coral(MEDIUM)], out)
     argv = json.loads((tmp_path / "argv.json").read_text())
     assert str(coral(SMALL)) in argv and str(coral(MEDIUM)) in argv  # one call, both models
-    assert document["compile"].startswith("co-compiled")
+    assert build.compile_note.startswith("co-compiled")
     compiled = [n.replace(".tflite", "_edgetpu.tflite") for n in (SMALL, MEDIUM)]
-    assert [m["path"] for m in document["members"]] == compiled
+    assert [m.path for m in build.members] == compiled
+    assert [m["path"] for m in json.loads(out.read_text())["members"]] == compiled
     spec = ensemble.read_ensemble(out)
     assert [m.cpu_path for m in spec.members] == [str(coral(SMALL)), str(coral(MEDIUM))]
     assert all(os.path.isfile(m.path) for m in spec.members)

@@ -9,6 +9,7 @@ import pytest
 from cli_runner import edgekit, run_json
 from PIL import Image
 
+from edgekit.cli.cmd_eval import eval_document
 from edgekit.evaluation import datasets, evaluate, metrics
 from edgekit.runtime.adapters import classify
 from edgekit.runtime.interpreter import open_model
@@ -59,17 +60,17 @@ def test_labels_match_folders_by_first_synonym_any_case():
 def test_accuracy_equals_run_image_by_image(class_folder, coral):
     labels = coral("imagenet_labels.txt")
     models = [coral(SMALL), coral(MEDIUM)]
-    document = evaluate.evaluate(models, class_folder, labels_path=labels, device="cpu", progress=False)
-    assert document["images"] == 4 and document["classes"] == 3
-    for model, found in zip(models, document["models"]):
+    report = evaluate.evaluate(models, class_folder, labels_path=labels, device="cpu", progress=False)
+    assert report.images == 4 and report.classes == 3
+    for model, found in zip(models, report.models):
         top1, top5 = expected_accuracy(model, class_folder, labels)
-        assert (found["top1"], found["top5"]) == (pytest.approx(top1, abs=1e-6), pytest.approx(top5, abs=1e-6))
-        assert found["device"] == "cpu" and found["latency"]["n"] == 4
-        assert sum(c["count"] for c in found["per_class"]) == 4
+        assert (found.top1, found.top5) == (pytest.approx(top1, abs=1e-6), pytest.approx(top5, abs=1e-6))
+        assert found.device == "cpu" and found.latency.n == 4
+        assert sum(c.count for c in found.per_class) == 4
     # Coral's expectation: the 0.5/160 model finds the Egyptian cat (286) in cat.bmp.
-    medium = document["models"][1]
-    assert {c["label"]: c["count"] for c in medium["per_class"]}["Egyptian cat"] == 2
-    assert medium["top5"] >= 0.75
+    medium = report.models[1]
+    assert {c.label: c.count for c in medium.per_class}["Egyptian cat"] == 2
+    assert medium.top5 >= 0.75
 
 
 def test_cli_table_json_and_plot(class_folder, coral, tmp_path):
@@ -100,7 +101,8 @@ def test_agreement_with_a_reference_model(tmp_path, coral):
     names = ["cat.bmp", "parrot.jpg", "grace_hopper.bmp", "resized_cat.bmp"]
     for name in names:
         os.symlink(coral(name), flat / name)
-    document = evaluate.evaluate([coral(SMALL)], flat, reference=coral(MEDIUM), device="cpu", progress=False)
+    report = evaluate.evaluate([coral(SMALL)], flat, reference=coral(MEDIUM), device="cpu", progress=False)
+    found = report.models[0]
     images = sorted(str(flat / n) for n in names)
     small, medium = scores_of(coral(SMALL), images), scores_of(coral(MEDIUM), images)
     same = np.mean(small.argmax(axis=1) == medium.argmax(axis=1))
@@ -116,9 +118,12 @@ def test_agreement_with_a_reference_model(tmp_path, coral):
     p = np.stack([filled(r) for r in medium])
     q = np.stack([filled(r) for r in small])
     kl = np.mean((p * np.log(p / q)).sum(axis=1))
-    assert document["agreement"] == pytest.approx(same, abs=1e-6)
-    assert document["mean_kl"] == pytest.approx(kl, abs=1e-5) and document["mean_kl"] > 0
-    assert "top1" not in document  # no classes, no accuracy
+    assert found.agreement == pytest.approx(same, abs=1e-6)
+    assert found.mean_kl == pytest.approx(kl, abs=1e-5) and found.mean_kl > 0
+    assert found.top1 is None and report.classes is None  # no classes, no accuracy
+    document = eval_document(report)
+    assert (document["agreement"], document["mean_kl"]) == (found.agreement, found.mean_kl)
+    assert "top1" not in document and "top1" not in document["models"][0] and document["classes"] is None
     # A model agrees with itself completely, with zero divergence.
     same_model = metrics.agreement(small, small)
     assert (same_model.top1, same_model.mean_kl) == (1.0, pytest.approx(0.0, abs=1e-12))
@@ -129,10 +134,9 @@ def test_two_workers_give_the_same_figures(class_folder, coral):
     one = evaluate.evaluate([coral(SMALL)], class_folder, labels_path=labels, device="cpu", progress=False)
     two = evaluate.evaluate([coral(SMALL)], class_folder, labels_path=labels, device="cpu", workers=2,
                             progress=False)
-    keep = ("top1", "top5", "per_class", "confusions")
-    assert {k: one[k] if k in one else one["models"][0][k] for k in keep} == \
-        {k: two[k] if k in two else two["models"][0][k] for k in keep}
-    assert two["models"][0]["workers"] == 2 and two["models"][0]["threads"] >= 1
+    keep = ("top1", "top5", "per_class", "worst", "confusions")
+    assert [getattr(one.models[0], k) for k in keep] == [getattr(two.models[0], k) for k in keep]
+    assert two.models[0].workers == 2 and two.models[0].threads >= 1
 
 
 def test_accuracy_metric_by_hand():

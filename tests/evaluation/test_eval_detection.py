@@ -11,6 +11,7 @@ from PIL import Image
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from edgekit.cli.cmd_eval import eval_document
 from edgekit.evaluation import evaluate
 
 # The model of tests/runtime/test_detect.py: on a 160x120 image it finds class 1 ("dog") at
@@ -74,9 +75,13 @@ def test_map_of_perfect_detections_is_one(tmp_path, detector):
     model, labels = detector
     pictures(tmp_path / "data", ["a.png"])
     coco_file(tmp_path / "data" / "instances.json", {"a.png": TRUTH["a.png"]}, {"dog": 1, "cat": 2})
-    document = evaluate.evaluate([model], tmp_path / "data", labels_path=labels, device="cpu", progress=False)
-    assert (document["map"], document["map50"]) == (1.0, 1.0)
-    assert document["format"] == "coco" and document["models"][0]["detections"] == 2
+    report = evaluate.evaluate([model], tmp_path / "data", labels_path=labels, device="cpu", progress=False)
+    found = report.models[0]
+    assert (found.map, found.map50) == (1.0, 1.0)
+    assert report.format == "coco" and found.detections == 2
+    # One model: its headline figures at the top level of the JSON too.
+    document = eval_document(report)
+    assert (document["map"], document["map50"]) == (1.0, 1.0) and document["models"][0]["detections"] == 2
 
 
 def test_coco_map_equals_pycocotools(tmp_path, detector):
@@ -84,11 +89,11 @@ def test_coco_map_equals_pycocotools(tmp_path, detector):
     ids = {"dog": 1, "cat": 2}  # not the model's ids (cat 0, dog 1): matched by name
     pictures(tmp_path / "data" / "images", list(TRUTH))
     annotations = coco_file(tmp_path / "data" / "annotations.json", TRUTH, ids)
-    document = evaluate.evaluate([model], annotations, labels_path=labels, device="cpu", progress=False)
+    found = evaluate.evaluate([model], annotations, labels_path=labels, device="cpu", progress=False).models[0]
     reference = pycocotools_map(annotations, ids, len(TRUTH))
-    assert document["map"] == pytest.approx(reference[0], abs=1e-6)
-    assert document["map50"] == pytest.approx(reference[1], abs=1e-6)
-    assert (document["map"], document["map50"]) == (pytest.approx(MAP, abs=1e-6), pytest.approx(MAP50, abs=1e-6))
+    assert found.map == pytest.approx(reference[0], abs=1e-6)
+    assert found.map50 == pytest.approx(reference[1], abs=1e-6)
+    assert (found.map, found.map50) == (pytest.approx(MAP, abs=1e-6), pytest.approx(MAP50, abs=1e-6))
 
 
 def test_yolo_and_voc_give_the_same_map(tmp_path, detector):
@@ -111,7 +116,7 @@ def test_yolo_and_voc_give_the_same_map(tmp_path, detector):
         (voc / "Annotations" / name.replace(".png", ".xml")).write_text(
             f"<annotation><filename>{name}</filename>{boxes}</annotation>")
     for folder, kind in ((yolo, "yolo"), (voc, "voc")):
-        document = evaluate.evaluate([model], folder, labels_path=labels, device="cpu", progress=False)
-        assert document["format"] == kind and document["annotations"] == 4
-        assert document["map"] == pytest.approx(MAP, abs=1e-6)
-        assert document["map50"] == pytest.approx(MAP50, abs=1e-6)
+        report = evaluate.evaluate([model], folder, labels_path=labels, device="cpu", progress=False)
+        assert report.format == kind and report.annotations == 4
+        assert report.models[0].map == pytest.approx(MAP, abs=1e-6)
+        assert report.models[0].map50 == pytest.approx(MAP50, abs=1e-6)

@@ -28,7 +28,7 @@ def run_python(code):
 
 def test_listing_the_zoo_does_not_import_tensorflow():
     run_python("import sys\nfrom edgekit import models\nfrom edgekit.models import catalog\n"
-               "assert len(models.list_models()) == 11\ncatalog.zoo_document()\n" + NO_HEAVY_IMPORTS)
+               "assert len(models.list_models()) == 11\ncatalog.zoo_listing()\n" + NO_HEAVY_IMPORTS)
 
 
 def test_importing_a_presets_module_first_keeps_the_order_and_tensorflow_out():
