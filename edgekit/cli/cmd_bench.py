@@ -3,7 +3,7 @@
 import click
 
 from edgekit.cli.cmd_run import model_document
-from edgekit.cli.options import device_option, emit_json, handles_errors, json_option, threads_option
+from edgekit.cli.common import device_option, emit_json, handles_errors, json_option, threads_option
 from edgekit.runtime.benchmark import DEFAULT_ITERATIONS, DEFAULT_WARMUP, bench_model
 
 

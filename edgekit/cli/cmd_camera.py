@@ -10,8 +10,8 @@ import time
 import click
 
 from edgekit.cli.cmd_run import findings_document
-from edgekit.cli.options import (device_option, handles_errors, json_option, labels_option, threads_option,
-                                 threshold_option)
+from edgekit.cli.common import (device_option, handles_errors, json_option, labels_option, threads_option,
+                                threshold_option)
 from edgekit.errors import EdgekitError
 from edgekit.runtime.camera.capture import Backoff
 

@@ -9,7 +9,7 @@ from collections import Counter
 
 import click
 
-from edgekit.cli.options import emit_json, handles_errors, json_option
+from edgekit.cli.common import emit_json, handles_errors, json_option
 from edgekit.compiler import check, rules
 from edgekit.compiler.check import cache_mib_text, format_bytes
 

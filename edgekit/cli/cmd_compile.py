@@ -10,7 +10,7 @@ import sys
 import click
 
 from edgekit.cli.cmd_check import format_prediction
-from edgekit.cli.options import emit_json, error, handles_errors, json_option
+from edgekit.cli.common import emit_json, error, handles_errors, json_option
 from edgekit.compiler import check, compiler, rules
 from edgekit.compiler.check import format_bytes
 

@@ -4,7 +4,7 @@ ready .tflite, calibrated on the user's own pictures."""
 import click
 
 from edgekit.calibration.ranges import METHODS
-from edgekit.cli.options import emit_json, handles_errors, json_option, task_option, warning as cli_warning
+from edgekit.cli.common import emit_json, handles_errors, json_option, task_option, warning as cli_warning
 from edgekit.converters.api import CONVERTIBLE_TASKS, DEFAULTS, convert, to_document
 from edgekit.converters.quantize import IO_TYPES
 

@@ -5,7 +5,7 @@ import click
 from edgekit.cli.cmd_bench import bench_document, format_bench
 from edgekit.cli.cmd_check import format_prediction
 from edgekit.cli.cmd_run import format_run, run_document
-from edgekit.cli.options import emit_json, handles_errors, json_option
+from edgekit.cli.common import emit_json, handles_errors, json_option
 from edgekit.demo import DEFAULT_ITERATIONS, DEFAULT_OUT, run_demo
 
 

@@ -2,7 +2,7 @@
 
 import click
 
-from edgekit.cli.options import emit_json, handles_errors, json_option
+from edgekit.cli.common import emit_json, handles_errors, json_option
 
 
 @click.command("doctor")

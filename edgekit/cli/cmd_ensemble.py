@@ -2,7 +2,7 @@
 
 import click
 
-from edgekit.cli.options import emit_json, handles_errors, json_option, labels_option
+from edgekit.cli.common import emit_json, handles_errors, json_option, labels_option
 from edgekit.errors import EdgekitError
 from edgekit.runtime.ensemble import COMBINES
 

@@ -3,8 +3,8 @@
 import click
 
 from edgekit.cli.cmd_bench import latency_document
-from edgekit.cli.options import (device_option, emit_json, handles_errors, json_option, labels_option, resize_option,
-                                 task_option, threads_option)
+from edgekit.cli.common import (device_option, emit_json, handles_errors, json_option, labels_option, resize_option,
+                                task_option, threads_option)
 from edgekit.errors import EdgekitError
 from edgekit.runtime.tasks import CLASSIFICATION, DETECTION
 

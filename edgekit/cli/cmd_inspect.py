@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from edgekit.cli.options import emit_json, error, handles_errors, json_option
+from edgekit.cli.common import emit_json, error, handles_errors, json_option
 from edgekit.compiler import compiled_model
 from edgekit.compiler.check import format_bytes
 from edgekit.tflite.edgetpu_package import layer_dtype

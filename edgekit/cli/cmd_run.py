@@ -6,8 +6,8 @@ and `demo` use the same pieces, so a result looks the same wherever it is printe
 
 import click
 
-from edgekit.cli.options import (device_option, emit_json, handles_errors, json_option, labels_option, resize_option,
-                                 task_option, threads_option, threshold_option)
+from edgekit.cli.common import (device_option, emit_json, handles_errors, json_option, labels_option, resize_option,
+                                task_option, threads_option, threshold_option)
 from edgekit.runtime.adapters.segment import class_areas
 from edgekit.runtime.inference import DEFAULT_TOP_K, run_images
 from edgekit.runtime.labels import label_name
