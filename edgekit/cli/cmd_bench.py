@@ -3,7 +3,7 @@
 import click
 
 from edgekit.cli.cmd_run import model_document
-from edgekit.cli.common import device_option, emit_json, handles_errors, json_option, threads_option
+from edgekit.cli.common import device_option, handles_errors, json_option, print_output, threads_option
 from edgekit.runtime.benchmark import DEFAULT_ITERATIONS, DEFAULT_WARMUP, bench_model
 
 
@@ -25,11 +25,7 @@ def bench_command(model, device, iterations, warmup, threads, image, as_json):
       edgekit bench mobilenet_v2_1.0_224_quant_edgetpu.tflite -n 200 --device usb
     """
     report = bench_model(model, device=device, iterations=iterations, warmup=warmup, threads=threads, image=image)
-    document = bench_document(report)
-    if as_json:
-        emit_json(document)
-    else:
-        click.echo(format_bench(document))
+    print_output(bench_document(report), as_json, format_bench)
 
 
 def latency_document(stats):

@@ -10,7 +10,7 @@ import sys
 import click
 
 from edgekit.cli.cmd_check import format_prediction
-from edgekit.cli.common import emit_json, error, handles_errors, json_option
+from edgekit.cli.common import emit_json, error, handles_errors, json_option, print_output
 from edgekit.compiler import check, compiler, rules
 from edgekit.compiler.check import format_bytes
 
@@ -62,10 +62,7 @@ def compile_command(models, out_dir, min_runtime, segments, search_delegate, ste
         elif e.result is not None and e.result.stdout.strip():
             click.echo(e.result.stdout.rstrip())
         raise
-    if as_json:
-        emit_json(compile_document(result, ok=True))
-    else:
-        click.echo(format_compile(result))
+    print_output(result, as_json, format_compile, lambda done: compile_document(done, ok=True))
 
 
 def compile_document(result, ok, message=None):

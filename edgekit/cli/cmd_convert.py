@@ -4,7 +4,7 @@ ready .tflite, calibrated on the user's own pictures."""
 import click
 
 from edgekit.calibration.ranges import METHODS
-from edgekit.cli.common import emit_json, handles_errors, json_option, task_option, warning as cli_warning
+from edgekit.cli.common import handles_errors, json_option, print_output, task_option, warning as cli_warning
 from edgekit.converters.api import CONVERTIBLE_TASKS, DEFAULTS, convert, to_document
 from edgekit.converters.quantize import IO_TYPES
 
@@ -64,10 +64,7 @@ def convert_command(model, calib, weights, num_samples, method, io, labels_path,
                      bias_correction=bias_correction, compile=not no_compile)
     for warning in result.warnings:
         cli_warning(warning)
-    if as_json:
-        emit_json(to_document(result))
-    else:
-        click.echo(format_result(result))
+    print_output(result, as_json, format_result, to_document)
 
 
 def format_result(result):

@@ -5,7 +5,7 @@ import click
 from edgekit.cli.cmd_bench import bench_document, format_bench
 from edgekit.cli.cmd_check import format_prediction
 from edgekit.cli.cmd_run import format_run, run_document
-from edgekit.cli.common import emit_json, handles_errors, json_option
+from edgekit.cli.common import handles_errors, json_option, print_output
 from edgekit.demo import DEFAULT_ITERATIONS, DEFAULT_OUT, run_demo
 
 
@@ -29,10 +29,7 @@ def demo_command(out, iterations, runtime_only, as_json):
       edgekit demo --out demo-out
     """
     result = run_demo(out, iterations, full=False if runtime_only else None)
-    if as_json:
-        emit_json(demo_document(result))
-    else:
-        click.echo(format_demo(result))
+    print_output(result, as_json, format_demo, demo_document)
 
 
 def demo_document(result):

@@ -2,7 +2,7 @@
 
 import click
 
-from edgekit.cli.common import emit_json, handles_errors, json_option
+from edgekit.cli.common import handles_errors, json_option, print_output
 
 
 @click.command("doctor")
@@ -17,11 +17,7 @@ def doctor_command(as_json):
     """
     from edgekit.runtime.diagnosis import diagnose
 
-    document = doctor_document(diagnose())
-    if as_json:
-        emit_json(document)
-    else:
-        click.echo(format_doctor(document))
+    print_output(doctor_document(diagnose()), as_json, format_doctor)
 
 
 def doctor_document(diagnosis):

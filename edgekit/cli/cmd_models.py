@@ -2,7 +2,7 @@
 
 import click
 
-from edgekit.cli.common import emit_json, handles_errors, json_option
+from edgekit.cli.common import handles_errors, json_option, print_output
 from edgekit.models.catalog import zoo_listing
 
 
@@ -19,10 +19,7 @@ def models_command(count, as_json):
       edgekit models --json
     """
     listing = zoo_listing(count=count)
-    if as_json:
-        emit_json(zoo_document(listing))
-    else:
-        click.echo(format_zoo(listing))
+    print_output(listing, as_json, format_zoo, zoo_document)
 
 
 def zoo_document(listing):

@@ -6,7 +6,7 @@ and `demo` use the same pieces, so a result looks the same wherever it is printe
 
 import click
 
-from edgekit.cli.common import (device_option, emit_json, handles_errors, json_option, labels_option, resize_option,
+from edgekit.cli.common import (device_option, handles_errors, json_option, labels_option, print_output, resize_option,
                                 task_option, threads_option, threshold_option)
 from edgekit.runtime.adapters.segment import class_areas
 from edgekit.runtime.inference import DEFAULT_TOP_K, run_images
@@ -37,11 +37,7 @@ def run_command(model, images, device, labels_path, top_k, threshold, task, resi
     """
     report = run_images(model, images, device=device, labels_path=labels_path, top_k=top_k, threshold=threshold,
                         task=task, resize=resize, threads=threads, save_to=save_to)
-    document = run_document(report)
-    if as_json:
-        emit_json(document)
-    else:
-        click.echo(format_run(document))
+    print_output(run_document(report), as_json, format_run)
 
 
 # --- JSON -----------------------------------------------------------------------------------------------

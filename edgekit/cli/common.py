@@ -25,6 +25,14 @@ def _json_default(value):
     return str(value)
 
 
+def print_output(value, as_json, to_text, to_json=None):
+    """What a command prints: `to_json(value)` (or `value` itself) as JSON with --json, else `to_text(value)`."""
+    if as_json:
+        emit_json(to_json(value) if to_json else value)
+    else:
+        click.echo(to_text(value))
+
+
 def error(message):
     """`edgekit: error: MESSAGE` on stderr: how every command reports a problem the user can fix."""
     click.echo(f"edgekit: error: {message}", err=True)
