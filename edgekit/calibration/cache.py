@@ -55,14 +55,7 @@ class CalibrationCache:
 
     def calibrated(self, key):
         """The calibrated model bytes kept under `key`, or None (always for a None key)."""
-        if key is None:
-            return None
-        if key not in self._calibrated:
-            found = self._read_calibrated(key)
-            if found is None:
-                return None
-            self._calibrated[key] = found
-        return self._calibrated[key]
+        return None if key is None else self._recall(self._calibrated, key, self._read_calibrated)
 
     def keep_calibrated(self, key, model_bytes):
         if key is None:
@@ -74,17 +67,22 @@ class CalibrationCache:
 
     def statistics(self, key):
         """The `ranges.Statistics` kept under `key`, or None."""
-        if key not in self._statistics:
-            found = self._read_statistics(key)
-            if found is None:
-                return None
-            self._statistics[key] = found
-        return self._statistics[key]
+        return self._recall(self._statistics, key, self._read_statistics)
 
     def keep_statistics(self, statistics):
         self._statistics[statistics.key] = statistics
         if self.folder:
             self._write_statistics(statistics)
+
+    @staticmethod
+    def _recall(kept, key, read):
+        """kept[key], read from the folder (`read(key)`) the first time; None when neither holds it."""
+        if key not in kept:
+            found = read(key)
+            if found is None:
+                return None
+            kept[key] = found
+        return kept[key]
 
     # --- the folder: calibrated-<key>.tflite and stats-<key>.npz -------------------------------------------
 

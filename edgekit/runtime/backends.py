@@ -19,7 +19,13 @@ from collections import namedtuple
 
 from edgekit.errors import EdgekitError
 
-Backend = namedtuple("Backend", "name version Interpreter load_delegate")
+class Backend(namedtuple("Backend", "name version Interpreter load_delegate")):
+    __slots__ = ()
+
+    @property
+    def text(self):
+        """How reports name the backend: "name version"."""
+        return f"{self.name} {self.version}"
 
 ORDER = ("pycoral", "ai-edge-litert", "tflite-runtime", "tensorflow")
 # The one TensorFlow import of the runtime, by this name only: the last resort (see the module docstring).

@@ -11,7 +11,7 @@ from edgekit.runtime.backends import select_backend
 Diagnosis = namedtuple("Diagnosis", "python platform backend tensorflow_loaded libedgetpu edge_tpus hardware_seen "
                                     "next")
 """python: its version; platform: "system machine"; backend: "name version" of the interpreter backend, or
-"none (why)"; tensorflow_loaded: whether TensorFlow got imported (the runtime never should);
+"none (why)"; tensorflow_loaded: whether TensorFlow got imported (only tf.lite, the backend of last resort, imports it);
 libedgetpu: a `LibEdgeTpu`; edge_tpus and hardware_seen: edgetpu.EdgeTpu tuples of the devices the
 delegate lists and of the hardware visible on USB / PCIe; next: the next steps, in order."""
 
@@ -40,7 +40,7 @@ def diagnose():
     """Facts about this machine's runtime, and the next step for whichever part is missing: a `Diagnosis`."""
     try:
         backend = select_backend()
-        backend_text = f"{backend.name} {backend.version}"
+        backend_text = backend.text
     except EdgekitError as e:
         backend, backend_text = None, f"none ({e})"
     library = edgetpu.delegate_library()

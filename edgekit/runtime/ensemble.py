@@ -153,9 +153,8 @@ class Ensemble:
     @property
     def info(self):
         """The ensemble's `ModelInfo`: every member's file, the devices they ran on, the combine rule."""
-        first = self.opened[0].backend
         return ModelInfo(str(self.spec.path), [str(o.path) for o in self.opened], ",".join(self.devices),
-                         f"{first.name} {first.version}", CLASSIFICATION, self.spec.combine, self.weights)
+                         self.opened[0].backend.text, CLASSIFICATION, self.spec.combine, self.weights)
 
     def scores(self, image):
         """(combined scores, member scores, member invoke ms) for a decoded PIL image."""

@@ -41,8 +41,8 @@ task, and for an ensemble its combine rule and member weights (None for a single
 
 def model_info(opened, task):
     """The `ModelInfo` of a model opened by `interpreter.open_model`."""
-    return ModelInfo(str(opened.requested_path), str(opened.path), opened.device,
-                     f"{opened.backend.name} {opened.backend.version}", task, None, None)
+    return ModelInfo(str(opened.requested_path), str(opened.path), opened.device, opened.backend.text, task, None,
+                     None)
 
 
 def clipped_box(bbox, size):
