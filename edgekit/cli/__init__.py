@@ -26,6 +26,7 @@ COMMANDS = {
     "ensemble": "edgekit.cli.cmd_ensemble:ensemble_command",
     "camera": "edgekit.cli.cmd_camera:camera_command",
     "demo": "edgekit.cli.cmd_demo:demo_command",
+    "train": "edgekit.cli.cmd_train:train_command",
 }
 
 

@@ -26,7 +26,7 @@ def short_name(path, width):
     return name if len(name) <= width else "..." + name[-(width - 3):]
 
 
-def _font(size):
+def default_font(size):
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has one fixed-size default font
@@ -42,7 +42,7 @@ def draw_plot(report, out):
     split = int(width * 0.68)
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
-    font, small = _font(14), _font(11)
+    font, small = default_font(14), default_font(11)
     base, top = height - 70, 40
     draw.text((margin, 10), f"edgekit eval: {report.task}, {report.images} images", fill="black", font=font)
     # Left panel: fractions, 0..100 %.

@@ -1,0 +1,110 @@
+"""`edgekit train`: a user's own classes on an EfficientNet-Lite, from a folder of pictures to a checked,
+int8, Edge TPU ready model, with a report."""
+
+import os
+
+import click
+
+from edgekit.cli.common import handles_errors, json_option, print_output, warning as cli_warning
+
+from edgekit.train import DEFAULT_MODEL
+from edgekit.training.labelled_data import TEST_SPLIT, VAL_SPLIT
+from edgekit.training.recipe import FINE_TUNE, HEAD_ONLY
+
+
+def _fraction(ctx, param, value):
+    if value is not None and not 0.0 <= value < 1.0:
+        raise click.BadParameter("must be at least 0 and below 1", ctx=ctx, param=param)
+    return value
+
+
+@click.command("train")
+@click.argument("model", default=DEFAULT_MODEL)
+@click.option("--data", required=True, type=click.Path(), help="Training pictures: a folder with one sub-folder per "
+              "class, or a CSV of path,label[,train|val|test].")
+@click.option("--out", "out_dir", required=True, type=click.Path(), help="Output folder (new or empty).")
+@click.option("--weights", help="imagenet (the default where the zoo has it), none, or your own .keras "
+                                "classifier to start from.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Most epochs (early stopping may end sooner) "
+              f"[head: {HEAD_ONLY.epochs}, --fine-tune: {FINE_TUNE.epochs}].")
+@click.option("--batch-size", type=click.IntRange(min=1), help=f"Pictures per step [{HEAD_ONLY.batch_size}].")
+@click.option("--learning-rate", type=click.FloatRange(min=0.0, min_open=True),
+              help=f"SGD learning rate [head: {HEAD_ONLY.learning_rate}, --fine-tune: {FINE_TUNE.learning_rate}].")
+@click.option("--fine-tune", is_flag=True, help="After the head, train the whole network (slower; usually more "
+                                                "accurate on pictures unlike ImageNet's).")
+@click.option("--val", "val_data", type=click.Path(), help="Validation pictures of their own (folder or CSV).")
+@click.option("--val-split", type=float, callback=_fraction,
+              help=f"Share of --data held out for validation [{VAL_SPLIT}].")
+@click.option("--test", "test_data", type=click.Path(), help="Test pictures of their own (folder or CSV).")
+@click.option("--test-split", type=float, callback=_fraction,
+              help=f"Share of --data held out for testing [{TEST_SPLIT}].")
+@click.option("--augment/--no-augment", default=None, help="Random resized crops and flips [on with --fine-tune].")
+@click.option("--seed", default=0, show_default=True, help="Seed of splits, order, augmentation and dropout.")
+@click.option("--input-size", type=click.IntRange(min=32), help="Input side in pixels instead of the model's own.")
+@click.option("--resume", is_flag=True, help="Continue the interrupted run whose checkpoint is in --out.")
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty --out, replacing edgekit's files there.")
+@click.option("--no-compile", is_flag=True, help="Do not run edgetpu_compiler even when it is installed.")
+@json_option()
+@handles_errors
+def train_command(model, data, out_dir, weights, epochs, batch_size, learning_rate, fine_tune, val_data, val_split,
+                  test_data, test_split, augment, seed, input_size, resume, overwrite, no_compile, as_json):
+    """Train MODEL (an EfficientNet-Lite of the zoo) on your own labelled pictures, then write the Keras model,
+    labels.txt, the int8 .tflite for the Edge TPU and train_report.html into --out.
+
+    \b
+    Example:
+      edgekit train efficientnet-lite0 --data pictures/ --out trained/
+      edgekit run trained/efficientnet-lite0_int8.tflite photo.jpg
+    """
+    # TensorFlow's C++ start-up and tf.data chatter would bury the epoch lines (set the variable to see it).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from edgekit import train
+
+    if val_data and val_split:
+        raise click.UsageError("give --val or --val-split, not both")
+    if test_data and test_split:
+        raise click.UsageError("give --test or --test-split, not both")
+    options = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "fine_tune": fine_tune,
+               "val": val_data, "test": test_data, "augment": augment, "seed": seed, "input_size": input_size}
+    if val_split is not None or val_data:
+        options["val_split"] = val_split or 0.0
+    if test_split is not None or test_data:
+        options["test_split"] = test_split or 0.0
+    if weights is not None:
+        options["weights"] = None if weights.lower() == "none" else weights
+    exported = train.train_to_folder(data, out_dir, model=model, resume=resume, overwrite=overwrite,
+                                     compile=not no_compile, log=lambda line: click.echo(line, err=True), **options)
+    for line in exported.document["warnings"]:
+        cli_warning(line)
+    print_output(exported, as_json, format_training, training_document)
+
+
+def training_document(exported):
+    return exported.document
+
+
+def format_training(exported):
+    doc = exported.document
+    files, test = doc["files"], doc["metrics"].get("test")
+    lines = [f"model          {doc['model']}, {len(doc['labels'])} classes: {', '.join(doc['labels'][:8])}"
+             + (" ..." if len(doc["labels"]) > 8 else "")]
+    val = doc["metrics"].get("val")
+    if val:
+        lines.append(f"validation     accuracy {val['accuracy']:.3f}")
+    if test:
+        lines.append(f"test           float accuracy {test['float']['accuracy']:.3f}, int8 accuracy "
+                     f"{test['int8']['accuracy']:.3f} ({test['int8']['count']} pictures)")
+    e = doc["edgetpu"]
+    lines.append(f"edge tpu       {e['tpu']} of {e['ops']} ops predicted on the Edge TPU"
+                 + (f"; on the CPU: {', '.join(sorted(e['cpu_ops']))}" if e["cpu_ops"] else ""))
+    for key, title in (("keras", "keras model"), ("int8", "int8 model"), ("edgetpu", "compiled"),
+                       ("labels", "labels"), ("report", "report")):
+        if files.get(key):
+            lines.append(f"{title:15s}{files[key]}")
+    if not (doc.get("compile") or {}).get("ran"):
+        why = (doc.get("compile") or {}).get("why")
+        if why and why != "not requested":
+            lines.append(f"not compiled   {why}")
+    spent = sum(doc["timings"].get(k, 0.0) for k in ("scan", "train_total", "convert", "evaluate_int8"))
+    lines.append(f"time           {spent:.1f} s")
+    return "\n".join(lines)

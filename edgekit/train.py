@@ -1,0 +1,156 @@
+"""`edgekit.train`: teach a zoo classifier your own classes, from a folder of pictures to an Edge TPU model.
+
+    from edgekit import train
+    result = train.image_classifier("pictures/", model="efficientnet-lite0")
+    print(result.scores["test"].accuracy)
+    result.export("out/")            # <name>.keras, labels.txt, <name>_int8.tflite, train_report.html
+
+TFLite Model Maker's calls map onto these: `DataLoader.from_folder(path)` is the `data` argument (a folder
+with a sub-folder per class, or a CSV of path,label[,split]); `image_classifier.create(train_data,
+model_spec=..., epochs=..., train_whole_model=...)` is `image_classifier(data, model=..., epochs=...,
+fine_tune=...)`; `model.evaluate(test_data)` is `result.evaluate(data)`; `model.export(export_dir)` is
+`result.export(out_dir)`, which also writes the int8 model and compiles it when the compiler is installed.
+
+This module imports no TensorFlow until a function runs, like `edgekit.convert`.
+"""
+
+import os
+
+from edgekit.errors import EdgekitError
+from edgekit.training.labelled_data import TEST_SPLIT, VAL_SPLIT
+
+__all__ = ["image_classifier", "train_to_folder", "DEFAULT_MODEL"]
+
+DEFAULT_MODEL = "efficientnet-lite0"
+_DEFAULT = object()
+
+
+def image_classifier(data, model=DEFAULT_MODEL, weights=_DEFAULT, *, epochs=None, batch_size=None,
+                     learning_rate=None, fine_tune=False, val=None, val_split=VAL_SPLIT, test=None,
+                     test_split=TEST_SPLIT, augment=None, seed=0, input_size=None, checkpoint_dir=None,
+                     resume=False, devices=None, log=None):
+    """Train `model` (an EfficientNet-Lite of the zoo) on `data` and return a `TrainedClassifier`.
+
+    weights: "imagenet" (the default where the zoo has them), None (random initialisation), or the path of
+    your own `.keras` classifier to start from (its head is replaced). fine_tune: train the whole network after
+    the head (default: the head only, on a frozen backbone). val / test: data of their own, else `val_split` /
+    `test_split` of `data` (0 for none). augment: random resized crop and flip (default: on for fine-tuning).
+    input_size: pixels (int or (height, width)) instead of the model's own. checkpoint_dir: where a checkpoint is
+    kept after every epoch; resume=True continues from it. devices: TensorFlow device names to train on (default:
+    every GPU, else the CPU). log: a callable taking one line of progress per epoch.
+    """
+    import time
+
+    from edgekit.training import image_classifier as trainer
+    from edgekit.training import labelled_data, recipe as recipes
+    from edgekit.training.trained_classifier import TrainedClassifier
+
+    begun = time.perf_counter()
+    if weights is _DEFAULT:
+        weights = trainer.default_weights(model)
+    if weights is not None and not isinstance(weights, str):
+        weights = os.fspath(weights)
+    if isinstance(input_size, int):
+        input_size = (input_size, input_size)
+    if resume and checkpoint_dir is None:
+        raise EdgekitError("resume=True needs the checkpoint_dir of the run to resume")
+    splits = labelled_data.make_splits(data, val=val, val_split=val_split, test=test, test_split=test_split,
+                                       seed=seed)
+    scanned = time.perf_counter() - begun
+    head = recipes.recipe_for(False, *((None,) * 4 if fine_tune else (epochs, batch_size, learning_rate, augment)))
+    if fine_tune and batch_size is not None:
+        head = head._replace(batch_size=batch_size)
+    fine = recipes.recipe_for(True, epochs, batch_size, learning_rate, augment) if fine_tune else None
+    settings = trainer.Settings(model=os.fspath(model), weights=weights, input_size=input_size, fine_tune=fine_tune,
+                                head=dict(head._asdict()), fine=dict(fine._asdict()) if fine else None, seed=seed)
+    if weights is None:
+        _say(log, f"{model}: no pretrained weights, so training starts from random weights; expect to need many "
+                  "more pictures and epochs (use efficientnet-lite0..2 for ImageNet weights)")
+    from edgekit.training import resume as checkpoints_module
+
+    checkpoints = checkpoints_module.CheckpointFolder(checkpoint_dir) if checkpoint_dir else None
+    with checkpoints_module.sigterm_as_interrupt():
+        try:
+            trained = trainer.train_run(splits, settings, head, fine, checkpoints, resume, devices, log)
+        except KeyboardInterrupt:
+            if checkpoints is not None and checkpoints.exists():
+                raise checkpoints_module.TrainingInterrupted(
+                    f"training interrupted; the last finished epoch's checkpoint is in {checkpoints.folder}: run "
+                    "the same command with --resume to continue") from None
+            raise
+    recipe_document = recipe_summary(head, fine, trained, splits, seed)
+    return TrainedClassifier(trained, data_summary(splits, data), recipe_document, {"scan": round(scanned, 3)})
+
+
+def _say(log, text):
+    if log is not None:
+        log(text)
+
+
+def recipe_summary(head, fine, trained, splits, seed):
+    """The report's "recipe": the main phase's settings at the top, each phase's in full below."""
+    main = fine or head
+    weights = trained.class_weights
+    return {"mode": "fine-tune" if fine else "head", "epochs": main.epochs, "batch_size": main.batch_size,
+            "learning_rate": main.learning_rate, "optimizer": f"SGD momentum {main.momentum}"
+            + (", warm-up and cosine decay" if main.cosine else ", constant rate"),
+            "augment": main.augment, "label_smoothing": main.label_smoothing, "dropout": main.dropout,
+            "early_stopping_patience": main.patience, "freeze_batch_norm": main.freeze_batch_norm,
+            "class_weights": {splits.class_names[i]: round(w, 4) for i, w in weights.items()} if weights else None,
+            "seed": seed, "input_size": list(trained.input_size), "device": trained.placement,
+            "head": dict(head._asdict()), "fine_tune": dict(fine._asdict()) if fine else None}
+
+
+def data_summary(splits, source):
+    """The report's "data": pictures per split and class, and what was skipped."""
+    names = list(splits.class_names)
+    per_class = {name: {"train": 0, "val": 0, "test": 0} for name in names}
+    counts = {}
+    for split in ("train", "val", "test"):
+        subset = getattr(splits, split)
+        counts[split] = 0 if subset is None else len(subset.paths)
+        if subset is not None:
+            for label in subset.labels:
+                per_class[names[int(label)]][split] += 1
+    return {"source": os.fspath(source), **counts, "per_class": per_class, "skipped": len(splits.skipped),
+            "skipped_files": [{"file": os.fspath(path), "reason": reason} for path, reason in splits.skipped[:50]],
+            "warnings": list(splits.warnings)}
+
+
+CHECKPOINT_FOLDER = "checkpoint"
+
+
+class OutputFolderError(EdgekitError):
+    exit_code = 2
+
+
+def prepare_out(out_dir, resume=False, overwrite=False):
+    """Check `out_dir` before any slow work: writable, and empty unless resuming or told to overwrite. Returns
+    the checkpoint folder inside it."""
+    from edgekit.files import writable_folder
+
+    out_dir = os.fspath(out_dir)
+    existed = os.path.isdir(out_dir)
+    checkpoint_dir = os.path.join(out_dir, CHECKPOINT_FOLDER)
+    present = [n for n in os.listdir(out_dir) if not n.startswith(".")] if existed else []
+    if present and not (resume or overwrite):
+        if present == [CHECKPOINT_FOLDER]:
+            raise OutputFolderError(f"{out_dir}: holds an interrupted training run: add --resume to continue it, "
+                                    "or --overwrite to start again")
+        raise OutputFolderError(f"{out_dir}: the output folder is not empty: choose an empty or new --out, or add "
+                                "--overwrite to replace what edgekit writes there")
+    writable_folder(out_dir, "--out", error=OutputFolderError)
+    return checkpoint_dir
+
+
+def train_to_folder(data, out_dir, model=DEFAULT_MODEL, resume=False, overwrite=False, compile=True, log=None,
+                    **options):
+    """What `edgekit train` does: check `out_dir`, train (checkpointing into `out_dir`/checkpoint), export
+    everything into `out_dir`, and drop the checkpoint once all is written. Returns the export's `Exported`."""
+    import shutil
+
+    checkpoint_dir = prepare_out(out_dir, resume, overwrite)
+    trained = image_classifier(data, model=model, checkpoint_dir=checkpoint_dir, resume=resume, log=log, **options)
+    exported = trained.export(out_dir, compile=compile, log=log)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return exported

@@ -1,0 +1,1 @@
+"""Training: fitting zoo models on a user's labelled pictures."""

@@ -1,0 +1,497 @@
+"""Fit an EfficientNet-Lite classifier on a user's labelled pictures: `image_classifier(data, ...)`.
+
+The phases, each one a loop over epochs that saves a checkpoint after every epoch (see `resume`):
+1. head: the frozen backbone's pooled features are computed once for every picture, then the new head
+   (dropout, dense, softmax) trains on them. TFLite Model Maker recomputed the features every epoch; here an
+   epoch of the head costs a pass over arrays in memory. With augmentation asked for, features change from
+   epoch to epoch, so the head trains on pictures through the frozen backbone instead.
+2. fine-tune (`fine_tune=True`): the whole network trains on augmented pictures, batch-norm statistics
+   frozen, with a warm-up and cosine decay (`recipe.FINE_TUNE`).
+Each phase keeps the epoch with the lowest validation loss. Seeded runs give the same model: the order of
+the pictures, their augmentation and the dropout masks are derived from (seed, epoch), and TensorFlow's op
+determinism is on, so an interrupted run resumed from its checkpoint ends where an uninterrupted one does.
+
+Imported only from inside `edgekit.train` functions: it imports TensorFlow.
+"""
+
+import os
+import time
+from collections import namedtuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from edgekit.errors import EdgekitError
+from edgekit.progress import Progress
+from edgekit.runtime.tasks import CLASSIFICATION, DEFAULT_RESIZE
+from edgekit.training import input_data, labelled_data, recipe as recipes, resume
+from edgekit.training.devices import placement
+
+HEAD, FINE_TUNE = "head", "fine-tune"
+RESIZE = DEFAULT_RESIZE[CLASSIFICATION]
+
+# The settings of a run that its checkpoint must match on --resume (and that the report lists).
+Settings = namedtuple("Settings", "model weights input_size fine_tune head fine seed")
+# One score of a model on a subset: accuracy, mean loss (None where not computed), per-class precision /
+# recall / support, the confusion matrix (rows: true class), and the predicted class and its score per picture.
+Scores = namedtuple("Scores", "accuracy loss per_class confusion predicted confidence count")
+
+
+class TrainingError(EdgekitError):
+    exit_code = 2
+
+
+def _log(log, text):
+    if log is not None:
+        log(text)
+
+
+def default_weights(model):
+    """"imagenet" where the zoo has ImageNet weights for `model`, else None (random initialisation)."""
+    from edgekit import models
+
+    if os.path.exists(model):
+        return None
+    return "imagenet" if "imagenet" in models.model_entry(model).weights else None
+
+
+# --- the network -----------------------------------------------------------------------------------------
+
+def _without_fixed_batch(model):
+    """The same network taking any batch size (a model saved for export may fix its batch at 1)."""
+    shape = model.inputs[0].shape
+    if shape[0] is None:
+        return model
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"] == "InputLayer":
+            layer["config"]["batch_shape"] = [None, *layer["config"]["batch_shape"][1:]]
+    rebuilt = keras.Model.from_config(config)
+    rebuilt.set_weights(model.get_weights())
+    return rebuilt
+
+
+def _feature_tensor(model, path):
+    """The pooled features a user's classifier feeds its last dense layer with (dropout skipped)."""
+    if any(layer.name == "flatten" for layer in model.layers):
+        return model.get_layer("flatten").output
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    if not dense:
+        raise TrainingError(f"{path}: the model has no Dense layer to replace with a new head; give an image "
+                            "classifier, or a zoo model name")
+    tensor = dense[-1].input
+    while tensor._keras_history.operation.__class__.__name__ == "Dropout":
+        tensor = tensor._keras_history.operation.input
+    if len(tensor.shape) != 2:
+        raise TrainingError(f"{path}: the last Dense layer takes {list(tensor.shape)} tensors, not pooled "
+                            "features [batch, channels]; give an image classifier")
+    return tensor
+
+
+def backbone_for(model, weights, input_size):
+    """(feature extractor taking raw pixels [None, H, W, 3] -> [None, F], model name, mean, std)."""
+    from edgekit import models
+
+    if weights is not None and os.path.exists(os.fspath(weights)) and str(weights).lower().endswith(".keras"):
+        loaded = _without_fixed_batch(models.load(weights))
+        features = keras.Model(loaded.inputs[0], _feature_tensor(loaded, weights), name=loaded.name)
+        return features, model
+    entry = models.model_entry(model)
+    if entry.task != CLASSIFICATION:
+        raise TrainingError(f"{model} is a {entry.task} model; `edgekit train` here trains classifiers "
+                            f"({', '.join(models.list_models(CLASSIFICATION))})")
+    features = models.create(model, weights=weights, input_size=input_size, include_top=False, batch_size=None)
+    return features, model
+
+
+def attach_head(features, num_classes, phase_recipe, name, seed):
+    """The whole classifier: the feature extractor, then dropout, dense (L2 on its kernel) and softmax, as
+    one flat functional model (no nested model), so its layers convert and save like the zoo's. The head's
+    initial weights come from `seed` itself: Keras' global seed generator outlives `set_random_seed`, so
+    an unseeded initializer would differ between two runs in one process."""
+    x = features.outputs[0]
+    x = keras.layers.Dropout(phase_recipe.dropout, name="top_dropout", seed=seed)(x)
+    initializer = keras.initializers.VarianceScaling(1.0 / 3.0, "fan_out", "uniform", seed=seed)
+    x = keras.layers.Dense(num_classes, name="predictions", kernel_initializer=initializer,
+                           kernel_regularizer=keras.regularizers.L2(phase_recipe.head_l2))(x)
+    x = keras.layers.Activation("softmax", name="probabilities")(x)
+    return keras.Model(features.inputs[0], x, name=name.replace("-", "_"))
+
+
+def head_of(model, feature_size):
+    """A model from pooled features to class scores sharing the head layers of `model`."""
+    inputs = keras.Input((feature_size,), name="features")
+    x = inputs
+    for name in ("top_dropout", "predictions", "probabilities"):
+        x = model.get_layer(name)(x)
+    return keras.Model(inputs, x, name="head")
+
+
+def _loss(phase_recipe):
+    return keras.losses.CategoricalCrossentropy(label_smoothing=phase_recipe.label_smoothing)
+
+
+def _optimizer(phase_recipe, steps_per_epoch):
+    rate = phase_recipe.learning_rate
+    if phase_recipe.cosine:
+        warmup = phase_recipe.warmup_epochs * steps_per_epoch
+        total = max(1, phase_recipe.epochs * steps_per_epoch - warmup)
+        rate = keras.optimizers.schedules.CosineDecay(0.0 if warmup else rate, total, warmup_target=rate if warmup
+                                                      else None, warmup_steps=warmup)
+    return keras.optimizers.SGD(learning_rate=rate, momentum=phase_recipe.momentum)
+
+
+def _current_rate(optimizer):
+    rate = optimizer.learning_rate
+    return float(rate.numpy() if hasattr(rate, "numpy") else rate)
+
+
+def _reseed_dropout(model, seed, epoch):
+    """Give every dropout layer's random state a value derived from (seed, epoch, layer): an epoch's masks are
+    then the same whether or not the run was resumed before it."""
+    for index, layer in enumerate(model.layers):
+        generator = getattr(layer, "seed_generator", None)
+        if generator is not None:
+            value = (seed * 1_000_003 + epoch * 10_007 + index) % (2 ** 31 - 1)
+            generator.state.assign(np.array([value, 0], dtype=str(generator.state.dtype)))
+
+
+# --- data as the network sees it --------------------------------------------------------------------------
+
+def one_hot(labels, num_classes):
+    return np.eye(num_classes, dtype=np.float32)[np.asarray(labels, dtype=np.int64)]
+
+
+def sample_weights(labels, class_weights):
+    if class_weights is None:
+        return np.ones(len(labels), np.float32)
+    return np.array([class_weights[int(i)] for i in labels], np.float32)
+
+
+def feature_batches(features, labels, num_classes, batch_size, weights=None, order=None):
+    order = np.arange(len(labels)) if order is None else order
+    parts = (features[order], one_hot(labels, num_classes)[order])
+    if weights is not None:
+        parts += (weights[order],)
+    return tf.data.Dataset.from_tensor_slices(parts).batch(batch_size)
+
+
+def picture_batches(subset, input_size, num_classes, batch_size, seed, epoch, shuffle, augment, class_weights,
+                    crop_area=input_data.CROP_AREA):
+    dataset = input_data.image_dataset(subset, input_size, num_classes, batch_size, seed=seed, epoch=epoch,
+                                       shuffle=shuffle, augment=augment, resize=RESIZE, crop_area=crop_area)
+    if class_weights is None:
+        return dataset
+    table = tf.constant([class_weights.get(i, 1.0) for i in range(num_classes)], tf.float32)
+    return dataset.map(lambda x, y: (x, y, tf.gather(table, tf.argmax(y, axis=-1))))
+
+
+class _BatchProgress(keras.callbacks.Callback):
+    def __init__(self, bar):
+        super().__init__()
+        self.bar = bar
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self.bar.update()
+
+
+def extract_features(features, subset, input_size, batch_size, label):
+    """Pooled features [N, F] of every picture of `subset` through the frozen backbone, with a progress bar."""
+    steps = -(-len(subset.paths) // batch_size)
+    dataset = input_data.image_dataset(subset, input_size, 1, batch_size, resize=RESIZE).map(lambda x, y: x)
+    with Progress(steps, f"features of {label}", unit="batch") as bar:
+        return features.predict(dataset, verbose=0, callbacks=[_BatchProgress(bar)])
+
+
+# --- scores --------------------------------------------------------------------------------------------------
+
+def scores_of(probabilities, labels, num_classes, loss=None):
+    """`Scores` from class scores [N, C] and the true class indices."""
+    labels = np.asarray(labels, dtype=np.int64)
+    predicted = np.argmax(probabilities, axis=1)
+    confusion = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    per_class = []
+    for c in range(num_classes):
+        hits, said, truth = confusion[c, c], confusion[:, c].sum(), confusion[c].sum()
+        per_class.append({"precision": float(hits / said) if said else None,
+                          "recall": float(hits / truth) if truth else None, "support": int(truth)})
+    accuracy = float(np.mean(predicted == labels)) if len(labels) else None
+    confidence = probabilities[np.arange(len(predicted)), predicted] if len(labels) else np.zeros(0)
+    return Scores(accuracy, loss, per_class, confusion, predicted, confidence.astype(float), len(labels))
+
+
+def cross_entropy(probabilities, labels):
+    picked = probabilities[np.arange(len(labels)), np.asarray(labels, dtype=np.int64)]
+    return float(np.mean(-np.log(np.clip(picked, 1e-7, 1.0)))) if len(labels) else None
+
+
+# --- the training loop -----------------------------------------------------------------------------------
+
+# What a finished run hands to `TrainedClassifier`.
+Trained = namedtuple("Trained", "model class_names splits settings history best scores class_weights placement "
+                                "timings warnings input_size")
+
+
+def _epoch_line(row, epochs, number):
+    text = f"{row['phase']:9s} epoch {number}/{epochs}: loss {row['loss']:.4f} accuracy {row['accuracy']:.3f}"
+    if row["val_loss"] is not None:
+        text += f", val loss {row['val_loss']:.4f} val accuracy {row['val_accuracy']:.3f}"
+    return text + f" ({row['seconds']:.1f} s)"
+
+
+class _Loop:
+    """The epochs of one run, over its phases: history, early stopping, checkpoints."""
+
+    def __init__(self, model, settings, checkpoints, fingerprint, log, state):
+        self.model, self.settings, self.checkpoints, self.fingerprint, self.log = (model, settings, checkpoints,
+                                                                                   fingerprint, log)
+        self.history = list(state["history"]) if state else []
+        self.best = dict(state["best"]) if state and state.get("best") else {}
+        self.timings = dict(state.get("timings", {})) if state else {}
+
+    def done_in(self, phase):
+        return sum(1 for row in self.history if row["phase"] == phase)
+
+    def save(self, phase, optimizer, best_weights):
+        if self.checkpoints is None:
+            return
+        state = {"fingerprint": self.fingerprint, "phase": phase, "epochs_done": len(self.history),
+                 "history": self.history, "best": self.best, "timings": self.timings}
+        arrays = {"optimizer": [v.numpy() for v in optimizer.variables]} if optimizer is not None else {}
+        if best_weights is not None:
+            arrays["best"] = best_weights
+        self.checkpoints.save(state, {"model": self.model}, arrays)
+
+    def run(self, phase, phase_recipe, trained, optimizer, fit_epoch, validate, best_weights):
+        """The epochs of `phase` still to do. `trained`: the model whose weights the phase changes (the head
+        model, or the whole network); `fit_epoch(global_epoch)` -> (loss, accuracy); `validate()` -> (loss,
+        accuracy) or None. Returns the best epoch's weights of `trained`, which it is left holding."""
+        best = self.best.get(phase)
+        for number in range(self.done_in(phase), phase_recipe.epochs):
+            if phase_recipe.patience is not None and best and best["since"] >= phase_recipe.patience:
+                break
+            begun = time.perf_counter()
+            global_epoch = len(self.history)
+            _reseed_dropout(self.model, self.settings.seed, global_epoch)
+            rate = _current_rate(optimizer)
+            loss, accuracy = fit_epoch(global_epoch)
+            found = validate()
+            row = {"epoch": global_epoch + 1, "phase": phase, "loss": round(float(loss), 5),
+                   "accuracy": round(float(accuracy), 5), "val_loss": None, "val_accuracy": None,
+                   "learning_rate": round(rate, 8), "seconds": None}
+            if found is not None:
+                row["val_loss"], row["val_accuracy"] = round(float(found[0]), 5), round(float(found[1]), 5)
+            watched = row["val_loss"] if row["val_loss"] is not None else row["loss"]
+            if best is None or watched < best["loss"]:
+                best = {"loss": watched, "epoch": row["epoch"], "since": 0}
+                best_weights = trained.get_weights()
+            else:
+                best = dict(best, since=best["since"] + 1)
+            row["seconds"] = round(time.perf_counter() - begun, 3)
+            self.history.append(row)
+            self.best[phase] = best
+            self.timings[phase] = round(self.timings.get(phase, 0.0) + row["seconds"], 3)
+            _log(self.log, _epoch_line(row, phase_recipe.epochs, number + 1))
+            self.save(phase, optimizer, best_weights)
+        if best_weights is not None:
+            trained.set_weights(best_weights)
+        return best_weights
+
+
+def _set_drop_connect(features, rate):
+    """Set the backbone's drop-connect rates (a number for all, or a list as returned); returns the old ones."""
+    drops = [layer for layer in features.layers if isinstance(layer, keras.layers.Dropout)]
+    before = [layer.rate for layer in drops]
+    if rate is not None:
+        for layer, value in zip(drops, rate if isinstance(rate, list) else [rate] * len(drops)):
+            layer.rate = value
+    return before
+
+
+def _restore_optimizer(optimizer, variables, arrays):
+    optimizer.build(variables)
+    if len(arrays) != len(optimizer.variables):
+        raise resume.ResumeError("the checkpoint's optimizer state does not fit this model; start again with "
+                                 "--overwrite")
+    for variable, value in zip(optimizer.variables, arrays):
+        variable.assign(value)
+
+
+def _fit_one(trained, dataset):
+    history = trained.fit(dataset, epochs=1, verbose=0, shuffle=False).history
+    return history["loss"][-1], history["accuracy"][-1]
+
+
+def _evaluate(trained, dataset):
+    loss, accuracy = trained.evaluate(dataset, verbose=0)[:2]
+    return loss, accuracy
+
+
+def _saved(state, stem):
+    if state is None:
+        return None
+    path = os.path.join(state["path"], f"{stem}.npz")
+    return resume.load_arrays(path) if os.path.isfile(path) else None
+
+
+def train_run(splits, settings, head_recipe, fine_recipe, checkpoints=None, resume_run=False, devices=None,
+              log=None):
+    """Fit the classifier `settings` describe on `splits`; returns a `Trained`."""
+    started = time.perf_counter()
+    num_classes = len(splits.class_names)
+    fingerprint = resume.fingerprint(splits, settings._asdict())
+    state = checkpoints.load(fingerprint) if resume_run else None
+    if checkpoints is not None and not resume_run:
+        checkpoints.remove()
+    keras.utils.set_random_seed(settings.seed)
+    tf.config.experimental.enable_op_determinism()
+    warnings = list(splits.warnings)
+    class_weights = recipes.balanced_class_weights(labelled_data.class_counts(splits.train, num_classes))
+    if class_weights is not None:
+        counts = labelled_data.class_counts(splits.train, num_classes)
+        warnings.append("classes are imbalanced (" + ", ".join(f"{n} {c}" for n, c in zip(splits.class_names, counts))
+                        + " training pictures): each class is weighted so all count the same in the loss")
+    where = placement(devices)
+    _log(log, f"training on {where.text}")
+    with where.strategy.scope():
+        features, name = backbone_for(settings.model, settings.weights, settings.input_size)
+        model = attach_head(features, num_classes, head_recipe, name, settings.seed)
+    input_size = tuple(int(d) for d in model.inputs[0].shape[1:3])
+    loop = _Loop(model, settings, checkpoints, fingerprint, log, state)
+    if state is not None:
+        model.load_weights(os.path.join(state["path"], "model.weights.h5"))
+        _log(log, f"resuming after epoch {state['epochs_done']} ({state['phase']})")
+    phase_now = state["phase"] if state else HEAD
+    cached = None
+
+    # Phase 1: the head on a frozen backbone.
+    for layer in features.layers:
+        layer.trainable = False
+    batch = head_recipe.batch_size
+    steps = -(-len(splits.train.paths) // batch)
+    if phase_now == HEAD:
+        train_weights = sample_weights(splits.train.labels, class_weights)
+        if not head_recipe.augment:
+            cached = _cached_features(features, splits, input_size, batch, checkpoints, fingerprint, loop)
+            with where.strategy.scope():
+                head = head_of(model, cached["train"].shape[1])
+                optimizer = _optimizer(head_recipe, steps)
+                head.compile(optimizer=optimizer, loss=_loss(head_recipe), metrics=["accuracy"])
+                if state is not None:
+                    _restore_optimizer(optimizer, head.trainable_variables, _saved(state, "optimizer"))
+
+            def fit_epoch(epoch):
+                order = input_data.epoch_order(len(splits.train.labels), settings.seed, epoch)
+                return _fit_one(head, feature_batches(cached["train"], splits.train.labels, num_classes, batch,
+                                                      train_weights, order))
+
+            def validate():
+                if splits.val is None:
+                    return None
+                return _evaluate(head, feature_batches(cached["val"], splits.val.labels, num_classes, batch))
+
+            trained = head
+        else:
+            with where.strategy.scope():
+                optimizer = _optimizer(head_recipe, steps)
+                model.compile(optimizer=optimizer, loss=_loss(head_recipe), metrics=["accuracy"])
+                if state is not None:
+                    _restore_optimizer(optimizer, model.trainable_variables, _saved(state, "optimizer"))
+
+            def fit_epoch(epoch):
+                return _fit_one(model, picture_batches(splits.train, input_size, num_classes, batch, settings.seed,
+                                                       epoch, True, True, class_weights, head_recipe.crop_area))
+
+            def validate():
+                if splits.val is None:
+                    return None
+                return _evaluate(model, picture_batches(splits.val, input_size, num_classes, batch, 0, 0, False,
+                                                        False, None))
+
+            trained = model
+        loop.run(HEAD, head_recipe, trained, optimizer, fit_epoch, validate, _saved(state, "best"))
+        phase_now = FINE_TUNE if fine_recipe is not None else "done"
+        state = None
+
+    # Phase 2: the whole network (batch-norm statistics frozen).
+    if phase_now == FINE_TUNE:
+        for layer in model.layers:
+            layer.trainable = not (fine_recipe.freeze_batch_norm and isinstance(layer, keras.layers.BatchNormalization))
+        drop_connect = _set_drop_connect(features, fine_recipe.drop_connect)
+        batch = fine_recipe.batch_size
+        steps = -(-len(splits.train.paths) // batch)
+        with where.strategy.scope():
+            optimizer = _optimizer(fine_recipe, steps)
+            model.compile(optimizer=optimizer, loss=_loss(fine_recipe), metrics=["accuracy"])
+            if state is not None:
+                _restore_optimizer(optimizer, model.trainable_variables, _saved(state, "optimizer"))
+
+        def fit_epoch(epoch):
+            return _fit_one(model, picture_batches(splits.train, input_size, num_classes, batch, settings.seed, epoch,
+                                                   True, fine_recipe.augment, class_weights, fine_recipe.crop_area))
+
+        def validate():
+            if splits.val is None:
+                return None
+            return _evaluate(model, picture_batches(splits.val, input_size, num_classes, batch, 0, 0, False, False,
+                                                    None))
+
+        best_weights = _saved(state, "best")
+        if FINE_TUNE not in loop.best:
+            # Start from the head's result: fine-tuning is kept only where it lowers the validation loss.
+            start = validate()
+            if start is not None:
+                loop.best[FINE_TUNE] = {"loss": round(float(start[0]), 5), "epoch": len(loop.history), "since": 0}
+                best_weights = model.get_weights()
+        loop.run(FINE_TUNE, fine_recipe, model, optimizer, fit_epoch, validate, best_weights)
+        if loop.best.get(FINE_TUNE, {}).get("epoch") == loop.done_in(HEAD):
+            warnings.append("fine-tuning never lowered the validation loss below the head-only model's, so the "
+                            "head-only model is kept; try --no-augment, a lower --learning-rate, or no --fine-tune")
+        _set_drop_connect(features, drop_connect)
+        cached = None
+        phase_now = "done"
+    if checkpoints is not None:
+        loop.save("done", None, None)
+
+    begun = time.perf_counter()
+    scores = {}
+    for split in ("val", "test"):
+        subset = getattr(splits, split)
+        if subset is None:
+            continue
+        if cached is not None:
+            probabilities = head_of(model, cached[split].shape[1]).predict(cached[split], batch_size=batch, verbose=0)
+        else:
+            probabilities = predict_pictures(model, subset, input_size, batch)
+        scores[split] = scores_of(probabilities, subset.labels, num_classes, cross_entropy(probabilities,
+                                                                                            subset.labels))
+    loop.timings["evaluate"] = round(time.perf_counter() - begun, 3)
+    loop.timings["train_total"] = round(time.perf_counter() - started, 3)
+    best = {phase: found["epoch"] for phase, found in loop.best.items()}
+    for layer in model.layers:
+        layer.trainable = True
+    return Trained(model, list(splits.class_names), splits, settings, loop.history, best, scores, class_weights,
+                   where.text, loop.timings, warnings, input_size)
+
+
+def predict_pictures(model, subset, input_size, batch_size=32):
+    """Class scores [N, C] of the float model for every picture of `subset`, read as `edgekit run` reads them."""
+    dataset = input_data.image_dataset(subset, input_size, 1, batch_size, resize=RESIZE).map(lambda x, y: x)
+    return model.predict(dataset, verbose=0)
+
+
+def _cached_features(features, splits, input_size, batch, checkpoints, fingerprint, loop):
+    """{split: features [N, F]}, computed once and kept beside the checkpoints, so a resumed run skips it."""
+    path = os.path.join(checkpoints.folder, f"features-{fingerprint}.npz") if checkpoints else None
+    names = [n for n in ("train", "val", "test") if getattr(splits, n) is not None]
+    if path and os.path.isfile(path):
+        return dict(zip(names, resume.load_arrays(path)))
+    begun = time.perf_counter()
+    found = {n: extract_features(features, getattr(splits, n), input_size, batch, f"{n} pictures") for n in names}
+    loop.timings["features"] = round(time.perf_counter() - begun, 3)
+    if path:
+        os.makedirs(checkpoints.folder, exist_ok=True)
+        resume.save_arrays(path, [found[n] for n in names])
+    return found
