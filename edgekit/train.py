@@ -41,22 +41,25 @@ def image_classifier(data, model=DEFAULT_MODEL, weights=_DEFAULT, *, epochs=None
     """
     import time
 
-    from edgekit.training import image_classifier as trainer
     from edgekit.training import labelled_data, recipe as recipes
-    from edgekit.training.trained_classifier import TrainedClassifier
 
     begun = time.perf_counter()
     if weights is _DEFAULT:
-        weights = trainer.default_weights(model)
+        weights = default_weights(model)
     if weights is not None and not isinstance(weights, str):
         weights = os.fspath(weights)
     if isinstance(input_size, int):
         input_size = (input_size, input_size)
     if resume and checkpoint_dir is None:
-        raise EdgekitError("resume=True needs the checkpoint_dir of the run to resume")
+        raise TrainingOptionError("resume=True needs the checkpoint_dir of the run to resume")
+    _check_model(model, weights)
+    # The pictures are read and checked before TensorFlow loads: a bad dataset fails in a moment.
     splits = labelled_data.make_splits(data, val=val, val_split=val_split, test=test, test_split=test_split,
                                        seed=seed)
     scanned = time.perf_counter() - begun
+    from edgekit.training import image_classifier as trainer
+    from edgekit.training.trained_classifier import TrainedClassifier
+
     head = recipes.recipe_for(False, *((None,) * 4 if fine_tune else (epochs, batch_size, learning_rate, augment)))
     if fine_tune and batch_size is not None:
         head = head._replace(batch_size=batch_size)
@@ -80,6 +83,31 @@ def image_classifier(data, model=DEFAULT_MODEL, weights=_DEFAULT, *, epochs=None
             raise
     recipe_document = recipe_summary(head, fine, trained, splits, seed)
     return TrainedClassifier(trained, data_summary(splits, data), recipe_document, {"scan": round(scanned, 3)})
+
+
+def default_weights(model):
+    """"imagenet" where the zoo has ImageNet weights for `model`, else None (random initialisation)."""
+    from edgekit import models
+
+    if os.path.exists(os.fspath(model)):
+        return None
+    return "imagenet" if "imagenet" in models.model_entry(model).weights else None
+
+
+def _check_model(model, weights):
+    """One-line errors, before any slow work, for a model `edgekit train` cannot train."""
+    from edgekit import models
+    from edgekit.runtime.tasks import CLASSIFICATION
+
+    entry = models.model_entry(model)
+    if entry.task != CLASSIFICATION:
+        raise TrainingOptionError(f"{model} is a {entry.task} model; `edgekit train` here trains classifiers "
+                           f"({', '.join(models.list_models(CLASSIFICATION))})")
+    if isinstance(weights, str) and weights.lower() == "imagenet" and "imagenet" not in entry.weights:
+        raise TrainingOptionError(f"{model}: no ImageNet weights in the zoo (efficientnet-lite0..2 have them): use "
+                           "--weights none to train from random weights, or a smaller model")
+    if isinstance(weights, str) and weights.lower() != "imagenet" and not os.path.exists(weights):
+        raise TrainingOptionError(f"{weights}: no such weights file: give imagenet, none, or your own .keras classifier")
 
 
 def _say(log, text):
@@ -121,6 +149,12 @@ CHECKPOINT_FOLDER = "checkpoint"
 
 
 class OutputFolderError(EdgekitError):
+    exit_code = 2
+
+
+class TrainingOptionError(EdgekitError):
+    """A model, weights or option `edgekit train` cannot use."""
+
     exit_code = 2
 
 

@@ -14,6 +14,7 @@ determinism is on, so an interrupted run resumed from its checkpoint ends where 
 Imported only from inside `edgekit.train` functions: it imports TensorFlow.
 """
 
+import contextlib
 import os
 import time
 from collections import namedtuple
@@ -45,15 +46,6 @@ class TrainingError(EdgekitError):
 def _log(log, text):
     if log is not None:
         log(text)
-
-
-def default_weights(model):
-    """"imagenet" where the zoo has ImageNet weights for `model`, else None (random initialisation)."""
-    from edgekit import models
-
-    if os.path.exists(model):
-        return None
-    return "imagenet" if "imagenet" in models.model_entry(model).weights else None
 
 
 # --- the network -----------------------------------------------------------------------------------------
@@ -97,10 +89,6 @@ def backbone_for(model, weights, input_size):
         loaded = _without_fixed_batch(models.load(weights))
         features = keras.Model(loaded.inputs[0], _feature_tensor(loaded, weights), name=loaded.name)
         return features, model
-    entry = models.model_entry(model)
-    if entry.task != CLASSIFICATION:
-        raise TrainingError(f"{model} is a {entry.task} model; `edgekit train` here trains classifiers "
-                            f"({', '.join(models.list_models(CLASSIFICATION))})")
     features = models.create(model, weights=weights, input_size=input_size, include_top=False, batch_size=None)
     return features, model
 
@@ -200,7 +188,7 @@ def extract_features(features, subset, input_size, batch_size, label):
     """Pooled features [N, F] of every picture of `subset` through the frozen backbone, with a progress bar."""
     steps = -(-len(subset.paths) // batch_size)
     dataset = input_data.image_dataset(subset, input_size, 1, batch_size, resize=RESIZE).map(lambda x, y: x)
-    with Progress(steps, f"features of {label}", unit="batch") as bar:
+    with Progress(steps, f"features of {label}", unit="batch") as bar, _reading_errors():
         return features.predict(dataset, verbose=0, callbacks=[_BatchProgress(bar)])
 
 
@@ -320,13 +308,28 @@ def _restore_optimizer(optimizer, variables, arrays):
 
 
 def _fit_one(trained, dataset):
-    history = trained.fit(dataset, epochs=1, verbose=0, shuffle=False).history
+    with _reading_errors():
+        history = trained.fit(dataset, epochs=1, verbose=0, shuffle=False).history
     return history["loss"][-1], history["accuracy"][-1]
 
 
 def _evaluate(trained, dataset):
-    loss, accuracy = trained.evaluate(dataset, verbose=0)[:2]
+    with _reading_errors():
+        loss, accuracy = trained.evaluate(dataset, verbose=0)[:2]
     return loss, accuracy
+
+
+@contextlib.contextmanager
+def _reading_errors():
+    """A picture that breaks after the scan (changed or removed while training) surfaces from tf.data as an
+    OpError around edgekit's own message: one line instead, pointing at --resume."""
+    try:
+        yield
+    except tf.errors.OpError as e:
+        lines = [line.strip() for line in str(e.message).splitlines() if line.strip()] or [type(e).__name__]
+        text = next((line.split("EdgekitError: ", 1)[1] for line in lines if "EdgekitError: " in line), lines[0])
+        raise TrainingError(f"a picture could not be read during training ({text[:300]}); fix or remove it, then "
+                            "run the same command with --resume") from None
 
 
 def _saved(state, stem):
@@ -334,6 +337,59 @@ def _saved(state, stem):
         return None
     path = os.path.join(state["path"], f"{stem}.npz")
     return resume.load_arrays(path) if os.path.isfile(path) else None
+
+
+def _class_weights(splits, num_classes, warnings):
+    counts = labelled_data.class_counts(splits.train, num_classes)
+    weights = recipes.balanced_class_weights(counts)
+    if weights is not None:
+        warnings.append("classes are imbalanced (" + ", ".join(f"{n} {c}" for n, c in zip(splits.class_names, counts))
+                        + " training pictures): each class is weighted so all count the same in the loss")
+    return weights
+
+
+def _compiled(trained, phase_recipe, steps, strategy, state):
+    """Compile `trained` for a phase; on --resume, give its optimizer the saved state. Returns the optimizer."""
+    with strategy.scope():
+        optimizer = _optimizer(phase_recipe, steps)
+        trained.compile(optimizer=optimizer, loss=_loss(phase_recipe), metrics=["accuracy"])
+        if state is not None:
+            _restore_optimizer(optimizer, trained.trainable_variables, _saved(state, "optimizer"))
+    return optimizer
+
+
+def _on_pictures(model, splits, input_size, batch, seed, phase_recipe, class_weights):
+    """(fit_epoch, validate) of a phase that trains `model` on pictures read from disk each epoch."""
+    num_classes = len(splits.class_names)
+
+    def fit_epoch(epoch):
+        return _fit_one(model, picture_batches(splits.train, input_size, num_classes, batch, seed, epoch, True,
+                                               phase_recipe.augment, class_weights, phase_recipe.crop_area))
+
+    def validate():
+        if splits.val is None:
+            return None
+        return _evaluate(model, picture_batches(splits.val, input_size, num_classes, batch, 0, 0, False, False, None))
+
+    return fit_epoch, validate
+
+
+def _on_features(head, cached, splits, batch, seed, class_weights):
+    """(fit_epoch, validate) of the head trained on features computed once."""
+    num_classes = len(splits.class_names)
+    train_weights = sample_weights(splits.train.labels, class_weights)
+
+    def fit_epoch(epoch):
+        order = input_data.epoch_order(len(splits.train.labels), seed, epoch)
+        return _fit_one(head, feature_batches(cached["train"], splits.train.labels, num_classes, batch,
+                                              train_weights, order))
+
+    def validate():
+        if splits.val is None:
+            return None
+        return _evaluate(head, feature_batches(cached["val"], splits.val.labels, num_classes, batch))
+
+    return fit_epoch, validate
 
 
 def train_run(splits, settings, head_recipe, fine_recipe, checkpoints=None, resume_run=False, devices=None,
@@ -348,11 +404,7 @@ def train_run(splits, settings, head_recipe, fine_recipe, checkpoints=None, resu
     keras.utils.set_random_seed(settings.seed)
     tf.config.experimental.enable_op_determinism()
     warnings = list(splits.warnings)
-    class_weights = recipes.balanced_class_weights(labelled_data.class_counts(splits.train, num_classes))
-    if class_weights is not None:
-        counts = labelled_data.class_counts(splits.train, num_classes)
-        warnings.append("classes are imbalanced (" + ", ".join(f"{n} {c}" for n, c in zip(splits.class_names, counts))
-                        + " training pictures): each class is weighted so all count the same in the loss")
+    class_weights = _class_weights(splits, num_classes, warnings)
     where = placement(devices)
     _log(log, f"training on {where.text}")
     with where.strategy.scope():
@@ -366,92 +418,30 @@ def train_run(splits, settings, head_recipe, fine_recipe, checkpoints=None, resu
     phase_now = state["phase"] if state else HEAD
     cached = None
 
-    # Phase 1: the head on a frozen backbone.
+    # Phase 1: the head on a frozen backbone: on features computed once, or on augmented pictures.
     for layer in features.layers:
         layer.trainable = False
     batch = head_recipe.batch_size
     steps = -(-len(splits.train.paths) // batch)
     if phase_now == HEAD:
-        train_weights = sample_weights(splits.train.labels, class_weights)
-        if not head_recipe.augment:
-            cached = _cached_features(features, splits, input_size, batch, checkpoints, fingerprint, loop)
-            with where.strategy.scope():
-                head = head_of(model, cached["train"].shape[1])
-                optimizer = _optimizer(head_recipe, steps)
-                head.compile(optimizer=optimizer, loss=_loss(head_recipe), metrics=["accuracy"])
-                if state is not None:
-                    _restore_optimizer(optimizer, head.trainable_variables, _saved(state, "optimizer"))
-
-            def fit_epoch(epoch):
-                order = input_data.epoch_order(len(splits.train.labels), settings.seed, epoch)
-                return _fit_one(head, feature_batches(cached["train"], splits.train.labels, num_classes, batch,
-                                                      train_weights, order))
-
-            def validate():
-                if splits.val is None:
-                    return None
-                return _evaluate(head, feature_batches(cached["val"], splits.val.labels, num_classes, batch))
-
-            trained = head
-        else:
-            with where.strategy.scope():
-                optimizer = _optimizer(head_recipe, steps)
-                model.compile(optimizer=optimizer, loss=_loss(head_recipe), metrics=["accuracy"])
-                if state is not None:
-                    _restore_optimizer(optimizer, model.trainable_variables, _saved(state, "optimizer"))
-
-            def fit_epoch(epoch):
-                return _fit_one(model, picture_batches(splits.train, input_size, num_classes, batch, settings.seed,
-                                                       epoch, True, True, class_weights, head_recipe.crop_area))
-
-            def validate():
-                if splits.val is None:
-                    return None
-                return _evaluate(model, picture_batches(splits.val, input_size, num_classes, batch, 0, 0, False,
-                                                        False, None))
-
+        if head_recipe.augment:
             trained = model
+            fit_epoch, validate = _on_pictures(model, splits, input_size, batch, settings.seed, head_recipe,
+                                               class_weights)
+        else:
+            cached = _cached_features(features, splits, input_size, batch, checkpoints, fingerprint, loop)
+            trained = head_of(model, cached["train"].shape[1])
+            fit_epoch, validate = _on_features(trained, cached, splits, batch, settings.seed, class_weights)
+        optimizer = _compiled(trained, head_recipe, steps, where.strategy, state)
         loop.run(HEAD, head_recipe, trained, optimizer, fit_epoch, validate, _saved(state, "best"))
         phase_now = FINE_TUNE if fine_recipe is not None else "done"
         state = None
 
     # Phase 2: the whole network (batch-norm statistics frozen).
     if phase_now == FINE_TUNE:
-        for layer in model.layers:
-            layer.trainable = not (fine_recipe.freeze_batch_norm and isinstance(layer, keras.layers.BatchNormalization))
-        drop_connect = _set_drop_connect(features, fine_recipe.drop_connect)
-        batch = fine_recipe.batch_size
-        steps = -(-len(splits.train.paths) // batch)
-        with where.strategy.scope():
-            optimizer = _optimizer(fine_recipe, steps)
-            model.compile(optimizer=optimizer, loss=_loss(fine_recipe), metrics=["accuracy"])
-            if state is not None:
-                _restore_optimizer(optimizer, model.trainable_variables, _saved(state, "optimizer"))
-
-        def fit_epoch(epoch):
-            return _fit_one(model, picture_batches(splits.train, input_size, num_classes, batch, settings.seed, epoch,
-                                                   True, fine_recipe.augment, class_weights, fine_recipe.crop_area))
-
-        def validate():
-            if splits.val is None:
-                return None
-            return _evaluate(model, picture_batches(splits.val, input_size, num_classes, batch, 0, 0, False, False,
-                                                    None))
-
-        best_weights = _saved(state, "best")
-        if FINE_TUNE not in loop.best:
-            # Start from the head's result: fine-tuning is kept only where it lowers the validation loss.
-            start = validate()
-            if start is not None:
-                loop.best[FINE_TUNE] = {"loss": round(float(start[0]), 5), "epoch": len(loop.history), "since": 0}
-                best_weights = model.get_weights()
-        loop.run(FINE_TUNE, fine_recipe, model, optimizer, fit_epoch, validate, best_weights)
-        if loop.best.get(FINE_TUNE, {}).get("epoch") == loop.done_in(HEAD):
-            warnings.append("fine-tuning never lowered the validation loss below the head-only model's, so the "
-                            "head-only model is kept; try --no-augment, a lower --learning-rate, or no --fine-tune")
-        _set_drop_connect(features, drop_connect)
         cached = None
-        phase_now = "done"
+        _fine_tune(model, features, splits, input_size, settings.seed, fine_recipe, class_weights, where, state,
+                   loop, warnings)
     if checkpoints is not None:
         loop.save("done", None, None)
 
@@ -476,10 +466,34 @@ def train_run(splits, settings, head_recipe, fine_recipe, checkpoints=None, resu
                    where.text, loop.timings, warnings, input_size)
 
 
+def _fine_tune(model, features, splits, input_size, seed, fine_recipe, class_weights, where, state, loop, warnings):
+    """The whole-network phase, kept only where it lowers the validation loss below the head's."""
+    for layer in model.layers:
+        layer.trainable = not (fine_recipe.freeze_batch_norm and isinstance(layer, keras.layers.BatchNormalization))
+    drop_connect = _set_drop_connect(features, fine_recipe.drop_connect)
+    batch = fine_recipe.batch_size
+    steps = -(-len(splits.train.paths) // batch)
+    optimizer = _compiled(model, fine_recipe, steps, where.strategy, state)
+    fit_epoch, validate = _on_pictures(model, splits, input_size, batch, seed, fine_recipe, class_weights)
+    best_weights = _saved(state, "best")
+    if FINE_TUNE not in loop.best:
+        # Start from the head's result: fine-tuning is kept only where it lowers the validation loss.
+        start = validate()
+        if start is not None:
+            loop.best[FINE_TUNE] = {"loss": round(float(start[0]), 5), "epoch": len(loop.history), "since": 0}
+            best_weights = model.get_weights()
+    loop.run(FINE_TUNE, fine_recipe, model, optimizer, fit_epoch, validate, best_weights)
+    _set_drop_connect(features, drop_connect)
+    if loop.best.get(FINE_TUNE, {}).get("epoch") == loop.done_in(HEAD):
+        warnings.append("fine-tuning never lowered the validation loss below the head-only model's, so the "
+                        "head-only model is kept; try --no-augment, a lower --learning-rate, or no --fine-tune")
+
+
 def predict_pictures(model, subset, input_size, batch_size=32):
     """Class scores [N, C] of the float model for every picture of `subset`, read as `edgekit run` reads them."""
     dataset = input_data.image_dataset(subset, input_size, 1, batch_size, resize=RESIZE).map(lambda x, y: x)
-    return model.predict(dataset, verbose=0)
+    with _reading_errors():
+        return model.predict(dataset, verbose=0)
 
 
 def _cached_features(features, splits, input_size, batch, checkpoints, fingerprint, loop):

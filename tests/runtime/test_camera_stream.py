@@ -5,9 +5,7 @@ like any MJPEG IP camera. Every wait is bounded by PATIENCE_S and asserts an out
 """
 
 import json
-import os
 import queue
-import shutil
 import subprocess
 import threading
 import time
@@ -16,6 +14,7 @@ import urllib.request
 import cv2
 import numpy as np
 import pytest
+from browser import CHROMIUM_FLAGS, chromium
 from click.testing import CliRunner
 from PIL import Image
 
@@ -26,9 +25,6 @@ pytestmark = pytest.mark.usefixtures("no_edgetpu_library")
 
 MODEL = "mobilenet_v2_1.0_224_quant.tflite"
 PATIENCE_S = 60
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars"]
 
 
 class FakeCamera:
@@ -185,24 +181,14 @@ def test_a_stream_that_never_comes_back_ends_as_lost(cameras, coral):
     assert run.summary.ended == "lost" and run.summary.reconnects == 0
 
 
-def chromium():
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path:
-        return path
-    message = "Chromium is not installed (run .ci/install-chromium.sh); the browser preview test needs it"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 def test_browser_page_shows_an_annotated_frame(cameras, coral, tmp_path):
-    browser = chromium()
+    browser = chromium("the browser preview test")
     camera = cameras(coral("cat.bmp"))
     run = Background(coral(MODEL), camera.url, serve="127.0.0.1:0", labels_path=coral("imagenet_labels.txt"))
     shot = tmp_path / "page.png"
     try:
         run.wait_for(286, frames=2)
-        command = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=800,600",
+        command = [browser, *CHROMIUM_FLAGS, "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=800,600",
                    f"--screenshot={shot}", run.session.server.url]
         done = subprocess.run(command, capture_output=True, text=True, timeout=PATIENCE_S * 2)
     finally:

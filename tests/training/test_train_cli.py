@@ -280,3 +280,73 @@ def test_evaluate_scores_a_folder_like_model_makers(photos, tmp_path):
     assert scores.confusion.sum() == 40 and np.trace(scores.confusion) == round(scores.accuracy * 40)
     assert [row["support"] for row in scores.per_class] == [10, 10, 10, 10]
     assert result.labels == ["0", "1", "2", "3"]
+
+
+# `edgekit train` in a fresh process, then whether TensorFlow was imported, on stdout.
+NO_TENSORFLOW_SCRIPT = """
+import sys
+from edgekit.cli import main
+sys.argv = ["edgekit", "train", "efficientnet-lite0"] + sys.argv[1:]
+try:
+    main()
+finally:
+    print("tensorflow" in sys.modules)
+"""
+
+
+def _one_class(root):
+    folder = faces_folder(root / "one")
+    __import__("shutil").rmtree(os.path.join(folder, "not_face"))
+    return folder
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda root: root / "missing", "{data}: no such training data folder or CSV file: give a folder with one "
+                                    "sub-folder of pictures per class, or a CSV file of path,label lines"),
+    (lambda root: (root / "empty").mkdir() or root / "empty", "{data}: no class folders: put each class's pictures "
+                                                              "in a sub-folder named after the class ({data}/cat/1.jpg, "
+                                                              "{data}/dog/2.jpg)"),
+    (_one_class, "{data}: only one class ('face'): a classifier needs at least two classes: add pictures of another "
+                 "class (a sub-folder, or CSV lines with another label)"),
+], ids=["missing", "empty", "one-class"])
+def test_bad_data_is_one_line_before_tensorflow_loads(tmp_path, make, expected):
+    """Bad data fails at once (TensorFlow never imported, no traceback): one line naming the data and the fix."""
+    data = make(tmp_path)
+    done = subprocess.run([sys.executable, "-c", NO_TENSORFLOW_SCRIPT, "--data", str(data), "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "edgekit: error: " + expected.format(data=data)
+    assert done.stdout.strip() == "False"
+
+
+def test_a_picture_broken_during_training_is_one_line(tmp_path):
+    """A picture that stops being readable after the scan: a one-line error from inside tf.data."""
+    from edgekit.training import image_classifier as trainer, labelled_data
+
+    data = faces_folder(tmp_path / "faces", size=64)
+    splits = labelled_data.make_splits(data)
+    victim = splits.train.paths[0]
+    with open(victim, "wb") as f:
+        f.write(b"not a picture any more")
+    features, _ = trainer.backbone_for("efficientnet-lite0", None, (SIZE, SIZE))
+    with pytest.raises(trainer.TrainingError) as caught:
+        trainer.predict_pictures(features, splits.train, (SIZE, SIZE))
+    message = str(caught.value)
+    assert message.startswith("a picture could not be read during training (") and victim in message
+    assert message.endswith("fix or remove it, then run the same command with --resume")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["efficientnet-lite3", "--weights", "imagenet"], "efficientnet-lite3: no ImageNet weights in the zoo "
+     "(efficientnet-lite0..2 have them): use --weights none to train from random weights, or a smaller model"),
+    (["efficientnet-lite0", "--weights", "gone.keras"], "gone.keras: no such weights file: give imagenet, none, or "
+     "your own .keras classifier"),
+], ids=["no-imagenet-weights", "missing-weights-file"])
+def test_weights_that_cannot_be_had_are_one_line(tmp_path, args, expected):
+    data = faces_folder(tmp_path / "faces", size=32)
+    script = NO_TENSORFLOW_SCRIPT.replace('"train", "efficientnet-lite0"]', '"train"]')
+    done = subprocess.run([sys.executable, "-c", script, *args, "--data", data, "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "edgekit: error: " + expected
+    assert done.stdout.strip() == "False"

@@ -10,12 +10,12 @@ import io
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from browser import CHROMIUM_FLAGS, chromium
 from PIL import Image
 from skimage import data as photos
 
@@ -25,9 +25,6 @@ from edgekit.training import charts, train_report
 ODD_LABEL = "<b>&"
 LABELS = ["cat", "coffee", ODD_LABEL]
 PATIENCE_S = 60
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars"]
 
 
 def history_rows(head=3, fine_tune=3):
@@ -340,16 +337,6 @@ def test_thumbnail_of_a_real_picture_and_a_missing_one(pictures):
 
 # --- in a browser ---------------------------------------------------------------------------------------
 
-def chromium():
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path:
-        return path
-    message = "Chromium is not installed (run .ci/install-chromium.sh); the report's browser test needs it"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 # Run by the test only, after the page has loaded: writes each picture's decoded width into the page.
 WIDTHS_SCRIPT = ("<script>window.addEventListener('load', () => { const out = document.createElement('pre');"
                  " out.id = 'widths'; out.textContent = Array.from(document.images, i => i.complete ?"
@@ -357,12 +344,12 @@ WIDTHS_SCRIPT = ("<script>window.addEventListener('load', () => { const out = do
 
 
 def test_chromium_loads_every_picture(document, tmp_path):
-    browser = chromium()
+    browser = chromium("the report's browser test")
     _, html_path = train_report.write(tmp_path / "out", document)
     page = Path(html_path).read_text(encoding="utf-8")
     probe = tmp_path / "probe.html"
     probe.write_text(page.replace("</body>", WIDTHS_SCRIPT + "</body>"), encoding="utf-8")
-    command = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
+    command = [browser, *CHROMIUM_FLAGS, "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
                "--dump-dom", probe.as_uri()]
     done = subprocess.run(command, capture_output=True, text=True, timeout=PATIENCE_S * 2)
     assert done.returncode == 0, done.stderr[-2000:]
