@@ -11,6 +11,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from browser import picture_widths
 from cli_runner import edgekit
 from picture_sets import digits_folder, faces_folder, photo_folder
 
@@ -62,6 +63,13 @@ def test_float_and_int8_accuracy_on_held_out_photos(trained):
     assert abs(test["float"]["accuracy"] - test["int8"]["accuracy"]) <= 0.05     # at most one of 20 pictures
     assert document["metrics"]["val"]["accuracy"] >= 0.85
     assert document["edgetpu"]["tpu"] == document["edgetpu"]["ops"]              # all of it maps
+
+
+def test_the_report_shows_its_pictures_in_a_browser(trained, tmp_path):
+    """train_report.html opens in Chromium with every picture shown: curves, confusion matrices, mistakes."""
+    out, document = trained
+    widths = picture_widths(document["files"]["report"], tmp_path, "the training report's browser test")
+    assert len(widths) >= 2 and min(widths) > 0      # the curves and a confusion matrix at least
 
 
 def test_run_reads_labels_from_the_trained_model(trained, photos):
@@ -192,25 +200,19 @@ def _wait_for_checkpoint(process, state, epochs_done, patience_s=240):
     pytest.fail("no checkpoint appeared in time")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
-def test_interrupted_run_resumes_to_the_same_model(photos, tmp_path, stop):
-    """Stopped mid fine-tune, resumed with --resume: the same model as a run never stopped."""
-    args = ["--data", photos, "--input-size", SIZE, "--no-compile", "--fine-tune", "--epochs", 3, "--batch-size", 16]
-    whole = _train(args + ["--out", tmp_path / "whole", "--json"])
-    out = tmp_path / "stopped"
-    stopped = _train(args + ["--out", out])
+def _stop_in_fine_tune(process, out, stop):
+    """Wait until `process` has saved its first fine-tune epoch, send `stop`, and return its stderr."""
     state = out / "checkpoint" / "state.json"
     # The head's epochs come first, many and quick; stop once the first fine-tune epoch is saved.
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        assert stopped.poll() is None, stopped.communicate()
+        assert process.poll() is None, process.communicate()
         if state.exists() and json.loads(state.read_text())["phase"] == "fine-tune":
             break
         time.sleep(0.2)
-    stopped.send_signal(stop)
-    _, stderr = stopped.communicate(timeout=120)
-    assert stopped.returncode == 130, stderr
+    process.send_signal(stop)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
     last = stderr.strip().splitlines()[-1]
     assert last == (f"edgekit: error: training interrupted; the last finished epoch's checkpoint is in "
                     f"{out / 'checkpoint'}: run the same command with --resume to continue")
@@ -218,7 +220,24 @@ def test_interrupted_run_resumes_to_the_same_model(photos, tmp_path, stop):
     assert saved["phase"] == "fine-tune" and os.path.isdir(out / "checkpoint" / f"epoch-{saved['epochs_done']:04d}")
     assert not [n for n in os.listdir(out / "checkpoint") if ".tmp-" in n]
     assert not (out / "efficientnet-lite0.keras").exists()
+    return saved
 
+
+RESUMABLE = ["--input-size", SIZE, "--no-compile", "--fine-tune", "--epochs", 3, "--batch-size", 16]
+
+
+def test_ctrl_c_leaves_the_last_epochs_checkpoint(photos, tmp_path):
+    out = tmp_path / "stopped"
+    _stop_in_fine_tune(_train(["--data", photos, "--out", out] + RESUMABLE), out, signal.SIGINT)
+
+
+@pytest.mark.slow
+def test_sigterm_then_resume_gives_the_same_model(photos, tmp_path):
+    """Stopped mid fine-tune by SIGTERM, resumed with --resume: the same model as a run never stopped."""
+    args = ["--data", photos] + RESUMABLE
+    whole = _train(args + ["--out", tmp_path / "whole", "--json"])
+    out = tmp_path / "stopped"
+    saved = _stop_in_fine_tune(_train(args + ["--out", out]), out, signal.SIGTERM)
     resumed = subprocess.run(EDGEKIT + ["train", "efficientnet-lite0", *map(str, args), "--out", str(out),
                                         "--resume", "--json"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
