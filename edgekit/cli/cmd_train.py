@@ -44,10 +44,17 @@ def _fraction(ctx, param, value):
 @click.option("--resume", is_flag=True, help="Continue the interrupted run whose checkpoint is in --out.")
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty --out, replacing edgekit's files there.")
 @click.option("--no-compile", is_flag=True, help="Do not run edgetpu_compiler even when it is installed.")
+@click.option("--ensemble", "ensemble_members", type=click.IntRange(min=2), metavar="K",
+              help="Train K models (seeds SEED..SEED+K-1) on one split and write them as one ensemble file, "
+                   "compared with one larger model.")
+@click.option("--compare-with", default="auto", show_default=True,
+              help="With --ensemble: the zoo classifier to compare with, auto (the closest in published "
+                   "parameters x input pixels) or none.")
 @json_option()
 @handles_errors
 def train_command(model, data, out_dir, weights, epochs, batch_size, learning_rate, fine_tune, val_data, val_split,
-                  test_data, test_split, augment, seed, input_size, resume, overwrite, no_compile, as_json):
+                  test_data, test_split, augment, seed, input_size, resume, overwrite, no_compile, ensemble_members,
+                  compare_with, as_json):
     """Train MODEL (an EfficientNet-Lite of the zoo) on your own labelled pictures, then write the Keras model,
     labels.txt, the int8 .tflite for the Edge TPU and train_report.html into --out.
 
@@ -72,6 +79,16 @@ def train_command(model, data, out_dir, weights, epochs, batch_size, learning_ra
         options["test_split"] = test_split or 0.0
     if weights is not None:
         options["weights"] = None if weights.lower() == "none" else weights
+    if ensemble_members is not None:
+        from edgekit.training.ensemble_training import train_ensemble
+
+        result = train_ensemble(data, out_dir, model=model, members=ensemble_members, compare_with=compare_with,
+                                seed=options.pop("seed"), compile=not no_compile, resume=resume, overwrite=overwrite,
+                                log=lambda line: click.echo(line, err=True), **options)
+        for line in result.document["warnings"]:
+            cli_warning(line)
+        print_output(result, as_json, format_ensemble, ensemble_document)
+        return
     exported = train.train_to_folder(data, out_dir, model=model, resume=resume, overwrite=overwrite,
                                      compile=not no_compile, log=lambda line: click.echo(line, err=True), **options)
     for line in exported.document["warnings"]:
@@ -107,4 +124,23 @@ def format_training(exported):
             lines.append(f"not compiled   {why}")
     spent = sum(doc["timings"].get(k, 0.0) for k in ("scan", "train_total", "convert", "evaluate_int8"))
     lines.append(f"time           {spent:.1f} s")
+    return "\n".join(lines)
+
+
+def ensemble_document(result):
+    return result.document
+
+
+def format_ensemble(result):
+    doc = result.document
+    ensemble = doc["metrics"]["test"]["ensemble"]
+    lines = [f"model          {doc['model']}, {len(doc['labels'])} classes: {', '.join(doc['labels'][:8])}"
+             + (" ..." if len(doc["labels"]) > 8 else ""),
+             f"test           ensemble accuracy {ensemble['accuracy']:.3f} ({ensemble['count']} pictures)",
+             f"{'model':<44}{'accuracy':>9}{'CPU ms':>9}{'parameters':>12}  fits the on-chip cache"]
+    for row in doc["ensemble"]["comparison"]:
+        lines.append(f"{row['name'][:44]:<44}{row['accuracy']:>9.3f}{row['latency_ms']:>9.2f}"
+                     f"{row['parameter_bytes'] / 2 ** 20:>8.2f} MiB  {'yes' if row['fits_cache'] else 'no'}")
+    lines.append(f"{'ensemble':15s}{doc['files']['ensemble']} ({doc['ensemble']['compile']})")
+    lines.append(f"{'report':15s}{doc['files']['report']}")
     return "\n".join(lines)

@@ -266,16 +266,6 @@ def _same_split_or_refuse(path, text, resume):
 
 # --- one model ----------------------------------------------------------------------------------------
 
-def _export_named(trained, folder, name, compile, log):
-    """Export `trained` into `folder` with `name` as its file stem and report title.
-
-    `TrainedClassifier.export` names its files after `trained.name`, which follows the run's settings.model:
-    the settings are given the member's name for the export (the network is not rebuilt from them)."""
-    settings = trained.trained.settings
-    trained.trained = trained.trained._replace(settings=settings._replace(model=name))
-    return trained.export(folder, compile=compile, log=log)
-
-
 def _int8_accuracy(document):
     return (((document.get("metrics") or {}).get("test") or {}).get("int8") or {}).get("accuracy")
 
@@ -329,7 +319,7 @@ def train_model(data, folder, model, name, seed, options, resume, compile, log):
     resuming = resume and CheckpointFolder(checkpoint_dir).exists()
     trained = train.image_classifier(data, model=model, seed=seed, checkpoint_dir=checkpoint_dir, resume=resuming,
                                      log=log, **options)
-    exported = _export_named(trained, folder, name, compile, log)
+    exported = trained.export(folder, compile=compile, log=log, name=name)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return _from_document(train_report.plain(exported.document), folder, name, model, seed)
 

@@ -31,7 +31,7 @@ MAX_SKIPPED_ROWS = 100
 MAX_LISTED_LABELS = 30
 JPEG_QUALITY = 85
 # The order the two test models are shown in: the int8 model is the one that ships.
-MODEL_ORDER = ("int8", "float")
+MODEL_ORDER = ("ensemble", "int8", "float")
 RECIPE_ORDER = ("mode", "epochs", "batch_size", "learning_rate", "optimizer", "augment", "label_smoothing",
                 "dropout", "class_weights", "seed", "input_size")
 # Recipe settings whose value is a dict shown on one line; any other dict is a phase's settings, one row each.

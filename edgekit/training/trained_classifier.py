@@ -93,9 +93,13 @@ class TrainedClassifier:
         self.recipe_document = recipe_document
         self.timings = dict(timings, **trained.timings)
         self.warnings = list(trained.warnings)
+        self.export_name = None
 
     @property
     def name(self):
+        """The files' stem: the export's own name when given, else the zoo model's name."""
+        if self.export_name:
+            return self.export_name
         return self.trained.settings.model if not os.path.exists(self.trained.settings.model) else \
             os.path.splitext(os.path.basename(self.trained.settings.model))[0]
 
@@ -121,8 +125,12 @@ class TrainedClassifier:
             self.model.save(temporary)
         return path
 
-    def export(self, out_dir, compile=True, calibration_samples=recipes.CALIBRATION_SAMPLES, log=None):
-        """Write the Keras model, labels, int8 model (+ compiled twin) and the report into `out_dir`."""
+    def export(self, out_dir, compile=True, calibration_samples=recipes.CALIBRATION_SAMPLES, log=None, name=None):
+        """Write the Keras model, labels, int8 model (+ compiled twin) and the report into `out_dir`. `name`: the
+        files' stem (`<name>.keras`, `<name>_int8.tflite`) instead of the model's name, e.g. for ensemble members,
+        which edgetpu_compiler must tell apart."""
+        if name:
+            self.export_name = name
         from edgekit.converters.api import convert
         from edgekit.training import train_report
 

@@ -369,3 +369,9 @@ def test_weights_that_cannot_be_had_are_one_line(tmp_path, args, expected):
     assert done.returncode == 2
     assert done.stderr.strip() == "edgekit: error: " + expected
     assert done.stdout.strip() == "False"
+
+
+def test_an_ensemble_needs_two_members(photos, tmp_path):
+    result = edgekit("train", "efficientnet-lite0", "--data", photos, "--out", tmp_path / "o", "--ensemble", 1)
+    assert result.exit_code == 2
+    assert "Invalid value for '--ensemble': 1 is not in the range x>=2." in result.stderr
