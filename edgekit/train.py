@@ -107,7 +107,8 @@ def _check_model(model, weights):
         raise TrainingOptionError(f"{model}: no ImageNet weights in the zoo (efficientnet-lite0..2 have them): use "
                            "--weights none to train from random weights, or a smaller model")
     if isinstance(weights, str) and weights.lower() != "imagenet" and not os.path.exists(weights):
-        raise TrainingOptionError(f"{weights}: no such weights file: give imagenet, none, or your own .keras classifier")
+        raise TrainingOptionError(f"{weights}: no such weights file: give imagenet, none, or your own .keras "
+                                  "classifier")
 
 
 def _say(log, text):

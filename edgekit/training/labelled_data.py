@@ -404,7 +404,8 @@ def make_splits(data, val=None, val_split=VAL_SPLIT, test=None, test_split=TEST_
                                 "train, or leave their split empty")
     if len(training) < 2:
         raise TrainingDataError(f"{data}: only one class ('{training[0]}'): a classifier needs at least two "
-                                "classes: add pictures of another class (a sub-folder, or CSV lines with another label)")
+                                "classes: add pictures of another class (a sub-folder, or CSV lines with another "
+                                "label)")
 
     paths = [path for each in labelled.values() for path in each.paths]
     scan = scan_readable(list(dict.fromkeys(paths)), workers=workers, progress=progress)

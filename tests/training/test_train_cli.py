@@ -322,9 +322,9 @@ def _one_class(root):
 @pytest.mark.parametrize("make, expected", [
     (lambda root: root / "missing", "{data}: no such training data folder or CSV file: give a folder with one "
                                     "sub-folder of pictures per class, or a CSV file of path,label lines"),
-    (lambda root: (root / "empty").mkdir() or root / "empty", "{data}: no class folders: put each class's pictures "
-                                                              "in a sub-folder named after the class ({data}/cat/1.jpg, "
-                                                              "{data}/dog/2.jpg)"),
+    (lambda root: (root / "empty").mkdir() or root / "empty",
+     "{data}: no class folders: put each class's pictures in a sub-folder named after the class ({data}/cat/1.jpg, "
+     "{data}/dog/2.jpg)"),
     (_one_class, "{data}: only one class ('face'): a classifier needs at least two classes: add pictures of another "
                  "class (a sub-folder, or CSV lines with another label)"),
 ], ids=["missing", "empty", "one-class"])
