@@ -116,11 +116,11 @@ def head_of(model, feature_size):
     return keras.Model(inputs, x, name="head")
 
 
-def _loss(phase_recipe):
+def phase_loss(phase_recipe):
     return keras.losses.CategoricalCrossentropy(label_smoothing=phase_recipe.label_smoothing)
 
 
-def _optimizer(phase_recipe, steps_per_epoch):
+def phase_optimizer(phase_recipe, steps_per_epoch):
     rate = phase_recipe.learning_rate
     if phase_recipe.cosine:
         warmup = phase_recipe.warmup_epochs * steps_per_epoch
@@ -135,7 +135,7 @@ def _current_rate(optimizer):
     return float(rate.numpy() if hasattr(rate, "numpy") else rate)
 
 
-def _reseed_dropout(model, seed, epoch):
+def reseed_dropout(model, seed, epoch):
     """Give every dropout layer's random state a value derived from (seed, epoch, layer): an epoch's masks are
     then the same whether or not the run was resumed before it."""
     for index, layer in enumerate(model.layers):
@@ -262,7 +262,7 @@ class _Loop:
                 break
             begun = time.perf_counter()
             global_epoch = len(self.history)
-            _reseed_dropout(self.model, self.settings.seed, global_epoch)
+            reseed_dropout(self.model, self.settings.seed, global_epoch)
             rate = _current_rate(optimizer)
             loss, accuracy = fit_epoch(global_epoch)
             found = validate()
@@ -288,7 +288,7 @@ class _Loop:
         return best_weights
 
 
-def _set_drop_connect(features, rate):
+def set_drop_connect(features, rate):
     """Set the backbone's drop-connect rates (a number for all, or a list as returned); returns the old ones."""
     drops = [layer for layer in features.layers if isinstance(layer, keras.layers.Dropout)]
     before = [layer.rate for layer in drops]
@@ -299,7 +299,6 @@ def _set_drop_connect(features, rate):
 
 
 def _restore_optimizer(optimizer, variables, arrays):
-    optimizer.build(variables)
     if len(arrays) != len(optimizer.variables):
         raise resume.ResumeError("the checkpoint's optimizer state does not fit this model; start again with "
                                  "--overwrite")
@@ -351,8 +350,10 @@ def _class_weights(splits, num_classes, warnings):
 def _compiled(trained, phase_recipe, steps, strategy, state):
     """Compile `trained` for a phase; on --resume, give its optimizer the saved state. Returns the optimizer."""
     with strategy.scope():
-        optimizer = _optimizer(phase_recipe, steps)
-        trained.compile(optimizer=optimizer, loss=_loss(phase_recipe), metrics=["accuracy"])
+        optimizer = phase_optimizer(phase_recipe, steps)
+        trained.compile(optimizer=optimizer, loss=phase_loss(phase_recipe), metrics=["accuracy"])
+        # Built here, inside the strategy's scope: several devices need their slots made there.
+        optimizer.build(trained.trainable_variables)
         if state is not None:
             _restore_optimizer(optimizer, trained.trainable_variables, _saved(state, "optimizer"))
     return optimizer
@@ -375,7 +376,8 @@ def _on_pictures(model, splits, input_size, batch, seed, phase_recipe, class_wei
 
 
 def _on_features(head, cached, splits, batch, seed, class_weights):
-    """(fit_epoch, validate) of the head trained on features computed once."""
+    """(fit_epoch, validate) of the head trained on features computed once, through Keras' fit: the way for
+    several devices, where each step must be split across replicas."""
     num_classes = len(splits.class_names)
     train_weights = sample_weights(splits.train.labels, class_weights)
 
@@ -390,6 +392,62 @@ def _on_features(head, cached, splits, batch, seed, class_weights):
         return _evaluate(head, feature_batches(cached["val"], splits.val.labels, num_classes, batch))
 
     return fit_epoch, validate
+
+
+class HeadEpochs:
+    """The head's epochs on features in memory, each one call of a compiled TensorFlow function: every step
+    of the epoch and the validation loss in one graph. An epoch of the head is only a few small matrix
+    products, so Keras' own per-epoch set-up in `fit` and `evaluate` would cost several times the epoch; the
+    steps are the ones `fit` takes (same batches, loss, regularisation, optimizer, dropout)."""
+
+    def __init__(self, head, optimizer, phase_recipe, cached, splits, batch, seed, class_weights):
+        num_classes = len(splits.class_names)
+        self.head, self.optimizer, self.batch, self.seed = head, optimizer, batch, seed
+        self.loss = phase_loss(phase_recipe)
+        self.count = len(splits.train.labels)
+        self.train = (tf.constant(cached["train"], tf.float32), tf.constant(one_hot(splits.train.labels, num_classes)),
+                      tf.constant(sample_weights(splits.train.labels, class_weights)))
+        self.val = None if splits.val is None else (tf.constant(cached["val"], tf.float32),
+                                                    tf.constant(one_hot(splits.val.labels, num_classes)))
+        self.compiled_epoch = tf.function(self._epoch)
+        self.compiled_validate = tf.function(self._validate)
+
+    def _penalty(self):
+        return tf.add_n(self.head.losses) if self.head.losses else 0.0
+
+    def _epoch(self, order):
+        features, targets, weights = self.train
+        variables = self.head.trainable_variables
+        total, correct = tf.constant(0.0), tf.constant(0.0)
+        for start in tf.range(0, self.count, self.batch):
+            picked = order[start:start + self.batch]
+            x, y, w = tf.gather(features, picked), tf.gather(targets, picked), tf.gather(weights, picked)
+            with tf.GradientTape() as tape:
+                scores = self.head(x, training=True)
+                loss = self.loss(y, scores, sample_weight=w) + self._penalty()
+            self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            size = tf.cast(tf.shape(picked)[0], tf.float32)
+            total += loss * size
+            correct += tf.reduce_sum(tf.cast(tf.argmax(scores, -1) == tf.argmax(y, -1), tf.float32))
+        return total / self.count, correct / self.count
+
+    def _validate(self):
+        features, targets = self.val
+        scores = self.head(features, training=False)
+        loss = self.loss(targets, scores) + self._penalty()
+        accuracy = tf.reduce_mean(tf.cast(tf.argmax(scores, -1) == tf.argmax(targets, -1), tf.float32))
+        return loss, accuracy
+
+    def fit_epoch(self, epoch):
+        order = tf.constant(input_data.epoch_order(self.count, self.seed, epoch), tf.int32)
+        loss, accuracy = self.compiled_epoch(order)
+        return float(loss), float(accuracy)
+
+    def validate(self):
+        if self.val is None:
+            return None
+        loss, accuracy = self.compiled_validate()
+        return float(loss), float(accuracy)
 
 
 def train_run(splits, settings, head_recipe, fine_recipe, checkpoints=None, resume_run=False, devices=None,
@@ -430,9 +488,13 @@ def train_run(splits, settings, head_recipe, fine_recipe, checkpoints=None, resu
                                                class_weights)
         else:
             cached = _cached_features(features, splits, input_size, batch, checkpoints, fingerprint, loop)
-            trained = head_of(model, cached["train"].shape[1])
+            with where.strategy.scope():
+                trained = head_of(model, cached["train"].shape[1])
             fit_epoch, validate = _on_features(trained, cached, splits, batch, settings.seed, class_weights)
         optimizer = _compiled(trained, head_recipe, steps, where.strategy, state)
+        if cached is not None and where.strategy.num_replicas_in_sync == 1:
+            epochs = HeadEpochs(trained, optimizer, head_recipe, cached, splits, batch, settings.seed, class_weights)
+            fit_epoch, validate = epochs.fit_epoch, epochs.validate
         loop.run(HEAD, head_recipe, trained, optimizer, fit_epoch, validate, _saved(state, "best"))
         phase_now = FINE_TUNE if fine_recipe is not None else "done"
         state = None
@@ -470,7 +532,7 @@ def _fine_tune(model, features, splits, input_size, seed, fine_recipe, class_wei
     """The whole-network phase, kept only where it lowers the validation loss below the head's."""
     for layer in model.layers:
         layer.trainable = not (fine_recipe.freeze_batch_norm and isinstance(layer, keras.layers.BatchNormalization))
-    drop_connect = _set_drop_connect(features, fine_recipe.drop_connect)
+    drop_connect = set_drop_connect(features, fine_recipe.drop_connect)
     batch = fine_recipe.batch_size
     steps = -(-len(splits.train.paths) // batch)
     optimizer = _compiled(model, fine_recipe, steps, where.strategy, state)
@@ -483,7 +545,7 @@ def _fine_tune(model, features, splits, input_size, seed, fine_recipe, class_wei
             loop.best[FINE_TUNE] = {"loss": round(float(start[0]), 5), "epoch": len(loop.history), "since": 0}
             best_weights = model.get_weights()
     loop.run(FINE_TUNE, fine_recipe, model, optimizer, fit_epoch, validate, best_weights)
-    _set_drop_connect(features, drop_connect)
+    set_drop_connect(features, drop_connect)
     if loop.best.get(FINE_TUNE, {}).get("epoch") == loop.done_in(HEAD):
         warnings.append("fine-tuning never lowered the validation loss below the head-only model's, so the "
                         "head-only model is kept; try --no-augment, a lower --learning-rate, or no --fine-tune")

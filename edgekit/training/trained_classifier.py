@@ -20,7 +20,7 @@ from edgekit.files import atomic_path, write_atomic
 from edgekit.progress import Progress
 from edgekit.runtime.tasks import CLASSIFICATION
 from edgekit.training import image_classifier as trainer
-from edgekit.training import input_data, labelled_data, recipe as recipes
+from edgekit.training import input_data, int8_head, labelled_data, recipe as recipes
 
 LABELS_FILE = "labels.txt"
 # files: {"keras", "int8", "edgetpu", "labels", "report", "report_json"}; document: the report's JSON; conversion:
@@ -125,10 +125,23 @@ class TrainedClassifier:
             self.model.save(temporary)
         return path
 
-    def export(self, out_dir, compile=True, calibration_samples=recipes.CALIBRATION_SAMPLES, log=None, name=None):
+    def rescore(self):
+        """Score the float model again on the validation and test pictures (after its head changed)."""
+        splits, scores = self.trained.splits, {}
+        for split in ("val", "test"):
+            subset = getattr(splits, split)
+            if subset is not None:
+                probabilities = trainer.predict_pictures(self.model, subset, self.trained.input_size)
+                scores[split] = trainer.scores_of(probabilities, subset.labels, len(self.labels),
+                                                  trainer.cross_entropy(probabilities, subset.labels))
+        self.scores = scores
+
+    def export(self, out_dir, compile=True, calibration_samples=recipes.CALIBRATION_SAMPLES, log=None, name=None,
+               fit_to_int8=True):
         """Write the Keras model, labels, int8 model (+ compiled twin) and the report into `out_dir`. `name`: the
         files' stem (`<name>.keras`, `<name>_int8.tflite`) instead of the model's name, e.g. for ensemble members,
-        which edgetpu_compiler must tell apart."""
+        which edgetpu_compiler must tell apart. fit_to_int8: after converting, fit the head to the int8
+        backbone's features and convert again when that lowers the validation loss (see `int8_head`)."""
         if name:
             self.export_name = name
         from edgekit.converters.api import convert
@@ -145,6 +158,17 @@ class TrainedClassifier:
         conversion = convert(self.model, pixels, out_dir, name=self.name, labels=labels_path, compile=compile,
                              task=CLASSIFICATION)
         self.timings["convert"] = round(time.perf_counter() - begun, 3)
+        refit = None
+        if fit_to_int8:
+            begun = time.perf_counter()
+            refit = int8_head.refit_head(self, conversion.int8_path, recipes.Recipe(**self.trained.settings.head),
+                                         log)
+            if refit is not None and refit.kept:
+                keras_path = self.save_keras(out_dir)
+                conversion = convert(self.model, pixels, out_dir, name=self.name, labels=labels_path,
+                                     compile=compile, task=CLASSIFICATION)
+                self.rescore()
+            self.timings["fit_to_int8"] = round(time.perf_counter() - begun, 3)
         begun = time.perf_counter()
         test = splits.test
         scores = {"val": scores_document(self.scores.get("val"), self.labels)}
@@ -168,6 +192,7 @@ class TrainedClassifier:
                     "device": self.trained.placement, "metrics": scores, "misclassified": wrong,
                     "edgetpu": conversion.check, "compile": conversion.compile,
                     "agreement_with_float": conversion.agreement, "files": files,
+                    "head_fitted_to_int8": refit._asdict() if refit is not None else None,
                     "timings": self.timings, "warnings": warnings}
         train_report.write(out_dir, document)
         return Exported(files, document, conversion)

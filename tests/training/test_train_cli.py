@@ -60,7 +60,7 @@ def test_float_and_int8_accuracy_on_held_out_photos(trained):
     test = document["metrics"]["test"]
     assert test["float"]["count"] == test["int8"]["count"] == 20
     assert test["float"]["accuracy"] >= 0.85 and test["int8"]["accuracy"] >= 0.85
-    assert abs(test["float"]["accuracy"] - test["int8"]["accuracy"]) <= 0.05     # at most one of 20 pictures
+    assert round(abs(test["float"]["accuracy"] - test["int8"]["accuracy"]) * 20) <= 1     # one of 20 pictures
     assert document["metrics"]["val"]["accuracy"] >= 0.85
     assert document["edgetpu"]["tpu"] == document["edgetpu"]["ops"]              # all of it maps
 
