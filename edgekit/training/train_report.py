@@ -195,6 +195,9 @@ def _summary(document):
     int8_accuracy = (models.get("int8") or {}).get("accuracy")
     if isinstance(float_accuracy, (int, float)) and isinstance(int8_accuracy, (int, float)):
         parts.append(f"<p>{_e(_int8_against_float(int8_accuracy, float_accuracy))}</p>")
+    refit = document.get("head_fitted_to_int8")
+    if isinstance(refit, dict) and refit.get("before") and refit.get("after"):
+        parts.append(f"<p>{_e(_refit_text(refit))}</p>")
     parts.append(f"<p>Edge TPU: {_edgetpu_text(document.get('edgetpu'))} {_compile_text(document.get('compile'))}"
                  "</p>")
     files = document.get("files") or {}
@@ -202,6 +205,16 @@ def _summary(document):
         parts.append(_table(("file", "path"), [(name, path if path else "not written")
                                                for name, path in files.items()]))
     return "".join(parts)
+
+
+def _refit_text(refit):
+    """One sentence on the head fitted to the int8 backbone's features (`training.int8_head`)."""
+    (loss_before, accuracy_before), (loss_after, accuracy_after) = refit["before"][:2], refit["after"][:2]
+    verdict = ("kept, and the model converted again" if refit.get("kept")
+               else "not kept: it did not lower the validation loss")
+    return (f"After conversion the head was fitted to the int8 backbone's features for {refit.get('epochs', 0)} "
+            f"epochs: validation loss {loss_before:.4f} -> {loss_after:.4f}, accuracy {percent(accuracy_before)} "
+            f"-> {percent(accuracy_after)} on those features ({verdict}).")
 
 
 def _int8_against_float(int8_accuracy, float_accuracy):

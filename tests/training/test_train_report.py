@@ -342,3 +342,14 @@ def test_chromium_loads_every_picture(document, tmp_path):
     page = Path(html_path).read_text(encoding="utf-8")
     assert widths == [image.width for _, image in inline_images(page)]
     assert len(widths) == 6 and min(widths) > 0
+
+
+def test_the_head_fitted_to_int8_features_is_reported():
+    document = {"model": "m", "task": "classification", "labels": ["a", "b"],
+                "head_fitted_to_int8": {"before": [1.2, 0.78], "after": [1.15, 0.79], "kept": True, "epochs": 12}}
+    page = train_report.to_html(document)
+    assert ("After conversion the head was fitted to the int8 backbone&#x27;s features for 12 epochs: validation "
+            "loss 1.2000 -&gt; 1.1500, accuracy 78.0% -&gt; 79.0% on those features (kept, and the model converted "
+            "again).") in page
+    document["head_fitted_to_int8"] = None
+    assert "After conversion" not in train_report.to_html(document)
