@@ -179,9 +179,15 @@ def _keras_weights(path):
     return arrays
 
 
+def _default_sigint():
+    # A shell's background job starts with SIGINT ignored, and Python then installs no KeyboardInterrupt
+    # handler: give the child the default disposition, as a terminal's foreground job has it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _train(args, **popen):
     return subprocess.Popen(EDGEKIT + ["train", "efficientnet-lite0", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **popen)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint, **popen)
 
 
 def _wait_for_checkpoint(process, state, epochs_done, patience_s=240):
