@@ -210,7 +210,7 @@ def worker_forward(folder, size, with_head_floor):
     """Baseline A: the backbone's forward pass over every picture, decoded into memory beforehand."""
     from edgekit.image_folders import list_images
     from edgekit.training import image_classifier as trainer
-    from edgekit.training import input_data
+    from edgekit.training import input_data, network
 
     deterministic_tensorflow()
     input_size = (int(size), int(size))
@@ -219,7 +219,7 @@ def worker_forward(folder, size, with_head_floor):
     pixels = np.stack([input_data.load_pixels(p, input_size, trainer.RESIZE) for p in paths]).astype(np.float32)
     decoded = time.perf_counter() - begun
     begun = time.perf_counter()
-    features, _ = trainer.backbone_for(MODEL, WEIGHTS, input_size)
+    features, _ = network.backbone_for(MODEL, WEIGHTS, input_size)
     built = time.perf_counter() - begun
     begun, used = time.perf_counter(), cpu_seconds()
     found = features.predict(pixels, batch_size=PREDICT_BATCH, verbose=0)
@@ -236,12 +236,11 @@ def new_head(feature_size, classes):
     """The trainer's head (dropout, dense with L2, softmax) on pooled features, compiled as recipe.HEAD_ONLY."""
     import keras
 
-    from edgekit.training import image_classifier as trainer
-    from edgekit.training import recipe
+    from edgekit.training import network, recipe
 
     inputs = keras.Input((feature_size,))
     passthrough = keras.Model(inputs, keras.layers.Identity()(inputs))
-    return compiled(trainer.attach_head(passthrough, classes, recipe.HEAD_ONLY, "head", seed=SEED), recipe.HEAD_ONLY)
+    return compiled(network.attach_head(passthrough, classes, recipe.HEAD_ONLY, "head", seed=SEED), recipe.HEAD_ONLY)
 
 
 def head_floor(folder, features_of):
@@ -343,11 +342,10 @@ def compiled(model, phase_recipe):
 
 def model_maker_model(num_classes, input_size):
     """Backbone + head as one Keras model, backbone frozen, compiled as recipe.MODEL_MAKER says."""
-    from edgekit.training import image_classifier as trainer
-    from edgekit.training import recipe
+    from edgekit.training import network, recipe
 
-    features, name = trainer.backbone_for(MODEL, WEIGHTS, input_size)
-    model = trainer.attach_head(features, num_classes, recipe.MODEL_MAKER, name, seed=SEED)
+    features, name = network.backbone_for(MODEL, WEIGHTS, input_size)
+    model = network.attach_head(features, num_classes, recipe.MODEL_MAKER, name, seed=SEED)
     for layer in features.layers:
         layer.trainable = False
     return compiled(model, recipe.MODEL_MAKER)
@@ -409,15 +407,14 @@ def fine_tune_model(num_classes, input_size):
     rate, SGD at its rate."""
     import keras
 
-    from edgekit.training import image_classifier as trainer
-    from edgekit.training import recipe
+    from edgekit.training import network, recipe
 
-    features, name = trainer.backbone_for(MODEL, WEIGHTS, input_size)
-    model = trainer.attach_head(features, num_classes, recipe.FINE_TUNE, name, seed=SEED)
+    features, name = network.backbone_for(MODEL, WEIGHTS, input_size)
+    model = network.attach_head(features, num_classes, recipe.FINE_TUNE, name, seed=SEED)
     for layer in model.layers:
         layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
     # The phase's stochastic-depth rate, set as train_run sets it (a rate of 0 skips those layers' work).
-    trainer.set_drop_connect(features, recipe.FINE_TUNE.drop_connect)
+    network.set_drop_connect(features, recipe.FINE_TUNE.drop_connect)
     return compiled(model, recipe.FINE_TUNE)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from edgekit.progress import Progress
 from edgekit.training import image_classifier as trainer
-from edgekit.training import input_data
+from edgekit.training import input_data, network
 
 # features: {"train": [N, F], "val": [M, F]} as the int8 backbone gives them; before / after: the validation
 # (loss, accuracy) of the head on those features before and after the refit; kept: whether it was kept.
@@ -32,7 +32,7 @@ def pooled_features_tensor(model_path):
     graph = read_model(model_path).main
     dense = [op for op in graph.operators if op.name == "FULLY_CONNECTED"]
     if not dense:
-        raise trainer.TrainingError(f"{model_path}: no FULLY_CONNECTED op, so no head to fit to int8 features")
+        raise network.TrainingError(f"{model_path}: no FULLY_CONNECTED op, so no head to fit to int8 features")
     return dense[-1].inputs[0]
 
 
@@ -72,9 +72,9 @@ def refit_head(trained, model_path, phase_recipe, log=None):
     features = {name: int8_features(model_path, getattr(splits, name), run.input_size, f"int8 features of {name}")
                 for name in ("train", "val")}
     model = trained.model
-    head = trainer.head_of(model, features["train"].shape[1])
+    head = network.head_of(model, features["train"].shape[1])
     steps = -(-len(splits.train.paths) // phase_recipe.batch_size)
-    optimizer = trainer.phase_optimizer(phase_recipe, steps)
+    optimizer = network.phase_optimizer(phase_recipe, steps)
     optimizer.build(head.trainable_variables)
     epochs = trainer.HeadEpochs(head, optimizer, phase_recipe, features, splits, phase_recipe.batch_size,
                                 run.settings.seed, run.class_weights)
@@ -84,7 +84,7 @@ def refit_head(trained, model_path, phase_recipe, log=None):
     for epoch in range(phase_recipe.epochs):
         if phase_recipe.patience is not None and since >= phase_recipe.patience:
             break
-        trainer.reseed_dropout(model, run.settings.seed, 10_000 + epoch)
+        network.reseed_dropout(model, run.settings.seed, 10_000 + epoch)
         epochs.fit_epoch(10_000 + epoch)
         found = epochs.validate()
         ran += 1

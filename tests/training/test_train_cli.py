@@ -346,15 +346,15 @@ def test_bad_data_is_one_line_before_tensorflow_loads(tmp_path, make, expected):
 
 def test_a_picture_broken_during_training_is_one_line(tmp_path):
     """A picture that stops being readable after the scan: a one-line error from inside tf.data."""
-    from edgekit.training import image_classifier as trainer, labelled_data
+    from edgekit.training import image_classifier as trainer, labelled_data, network
 
     data = faces_folder(tmp_path / "faces", size=64)
     splits = labelled_data.make_splits(data)
     victim = splits.train.paths[0]
     with open(victim, "wb") as f:
         f.write(b"not a picture any more")
-    features, _ = trainer.backbone_for("efficientnet-lite0", None, (SIZE, SIZE))
-    with pytest.raises(trainer.TrainingError) as caught:
+    features, _ = network.backbone_for("efficientnet-lite0", None, (SIZE, SIZE))
+    with pytest.raises(network.TrainingError) as caught:
         trainer.predict_pictures(features, splits.train, (SIZE, SIZE))
     message = str(caught.value)
     assert message.startswith("a picture could not be read during training (") and victim in message
