@@ -10,6 +10,7 @@ Conversions, so results never depend on how a file happens to be stored:
 Every failure a user can fix is an `EdgekitError` naming the file.
 """
 
+import contextlib
 import functools
 import os
 import re
@@ -46,6 +47,19 @@ def _check_file(path):
         raise EdgekitError(f"{path}: the image file is empty (0 bytes): copy or export the image again")
 
 
+@contextlib.contextmanager
+def pillow_warnings():
+    """The warning filters for decoding a user's pictures. Pillow warns about corrupt EXIF and such, yet the
+    picture is still usable, so those stay quiet; its decompression-bomb warning becomes an error, so images
+    between 1x and 2x the limit are refused too, not merely warned about. `warnings.catch_warnings` swaps the
+    process's filter list and is not thread-safe: a caller decoding on several threads enters this once,
+    around all of them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
+
+
 def load_image(path, mode="RGB"):
     """Decode `path` (JPEG, PNG, BMP, anything Pillow reads) into a PIL image of `mode` ("RGB" or "L")."""
     if mode not in ("RGB", "L"):
@@ -53,11 +67,7 @@ def load_image(path, mode="RGB"):
     path = os.fspath(path)
     _check_file(path)
     try:
-        with warnings.catch_warnings():
-            # Pillow warns about corrupt EXIF and such; the picture is still usable, so stay quiet.
-            warnings.simplefilter("ignore", UserWarning)
-            # As errors, so images between 1x and 2x the limit are refused too, not merely warned about.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with pillow_warnings():
             with Image.open(path) as image:
                 width, height = image.size
                 if width * height > MAX_PIXELS:

@@ -43,7 +43,6 @@ from edgekit.compiler.ensemble_build import parameter_report, write_ensemble
 from edgekit.compiler.rules import ON_CHIP_CACHE_BYTES
 from edgekit.errors import EdgekitError
 from edgekit.files import write_atomic
-from edgekit.progress import Progress
 from edgekit.runtime.benchmark import bench_model
 from edgekit.runtime.ensemble import open_ensemble
 from edgekit.runtime.tasks import CLASSIFICATION
@@ -329,16 +328,11 @@ def train_model(data, folder, model, name, seed, options, resume, compile, log):
 def ensemble_scores(ensemble_path, subset, num_classes):
     """`Scores` of an ensemble file on `subset`, each picture run through `runtime.ensemble` as `edgekit run`
     runs it (on the CPU, like the members' own int8 scores)."""
-    from edgekit.training.image_classifier import scores_of
+    from edgekit.training.trained_classifier import runtime_scores
 
     ensemble = open_ensemble(ensemble_path, device="cpu", notice=lambda message: None)
-    rows = []
-    with Progress(len(subset.paths), "ensemble test pictures", unit="img") as bar:
-        for path in subset.paths:
-            rows.append(np.asarray(ensemble.run_image(path).scores, dtype=np.float64))
-            bar.update()
-    probabilities = np.stack(rows) if rows else np.zeros((0, num_classes))
-    return scores_of(probabilities, subset.labels, num_classes)
+    return runtime_scores((ensemble.run_image(path) for path in subset.paths), subset, num_classes, ensemble_path,
+                          "ensemble test pictures")
 
 
 def cpu_latency_ms(path, runs=LATENCY_RUNS, warmup=LATENCY_WARMUP):

@@ -84,10 +84,15 @@ class _BatchProgress(keras.callbacks.Callback):
         self.bar.update()
 
 
+def pictures_only(subset, input_size, batch_size):
+    """The pictures of `subset` in order, without labels or augmentation, as `edgekit run` reads them."""
+    return input_data.image_dataset(subset, input_size, 1, batch_size, resize=RESIZE).map(lambda x, y: x)
+
+
 def extract_features(features, subset, input_size, batch_size, label):
     """Pooled features [N, F] of every picture of `subset` through the frozen backbone, with a progress bar."""
     steps = -(-len(subset.paths) // batch_size)
-    dataset = input_data.image_dataset(subset, input_size, 1, batch_size, resize=RESIZE).map(lambda x, y: x)
+    dataset = pictures_only(subset, input_size, batch_size)
     with Progress(steps, f"features of {label}", unit="batch") as bar, _reading_errors():
         return features.predict(dataset, verbose=0, callbacks=[_BatchProgress(bar)])
 
@@ -129,18 +134,39 @@ def _epoch_line(row, epochs, number):
     return text + f" ({row['seconds']:.1f} s)"
 
 
-class _Loop:
-    """The epochs of one run, over its phases: history, early stopping, checkpoints."""
+class EpochLoop:
+    """The epochs of one run, over its phases: history, early stopping, checkpoints. `first_epoch`: the number
+    the first epoch counts as, which seeds its order and dropout (a later pass, such as the head fitted to int8
+    features, counts from elsewhere so its draws differ from the first pass's)."""
 
-    def __init__(self, model, settings, checkpoints, fingerprint, log, state):
+    def __init__(self, model, settings, checkpoints, fingerprint, log, state, first_epoch=0):
         self.model, self.settings, self.checkpoints, self.fingerprint, self.log = (model, settings, checkpoints,
                                                                                    fingerprint, log)
+        self.first_epoch = first_epoch
         self.history = list(state["history"]) if state else []
         self.best = dict(state["best"]) if state and state.get("best") else {}
         self.timings = dict(state.get("timings", {})) if state else {}
 
     def done_in(self, phase):
         return sum(1 for row in self.history if row["phase"] == phase)
+
+    def start_from(self, phase, trained, validate):
+        """Make what `trained` holds now the best of `phase` so far (its validation loss is the one to beat);
+        returns its weights, or None without validation data. Nothing is done when `phase` has begun."""
+        if phase in self.best:
+            return None
+        found = validate()
+        if found is None:
+            return None
+        self.best[phase] = {"loss": round(float(found[0]), 5), "accuracy": round(float(found[1]), 5),
+                            "epoch": self.first_epoch + len(self.history), "since": 0}
+        return trained.get_weights()
+
+    def kept_start(self, phase):
+        """Whether no epoch of `phase` beat the point it started from (see `start_from`)."""
+        best = self.best.get(phase)
+        return best is not None and best["epoch"] not in {row["epoch"] for row in self.history
+                                                          if row["phase"] == phase}
 
     def save(self, phase, optimizer, best_weights):
         if self.checkpoints is None:
@@ -161,7 +187,7 @@ class _Loop:
             if phase_recipe.patience is not None and best and best["since"] >= phase_recipe.patience:
                 break
             begun = time.perf_counter()
-            global_epoch = len(self.history)
+            global_epoch = self.first_epoch + len(self.history)
             reseed_dropout(self.model, self.settings.seed, global_epoch)
             rate = current_rate(optimizer)
             loss, accuracy = fit_epoch(global_epoch)
@@ -171,9 +197,11 @@ class _Loop:
                    "learning_rate": round(rate, 8), "seconds": None}
             if found is not None:
                 row["val_loss"], row["val_accuracy"] = round(float(found[0]), 5), round(float(found[1]), 5)
-            watched = row["val_loss"] if row["val_loss"] is not None else row["loss"]
+            validated = row["val_loss"] is not None
+            watched = row["val_loss"] if validated else row["loss"]
             if best is None or watched < best["loss"]:
-                best = {"loss": watched, "epoch": row["epoch"], "since": 0}
+                best = {"loss": watched, "accuracy": row["val_accuracy"] if validated else row["accuracy"],
+                        "epoch": row["epoch"], "since": 0}
                 best_weights = trained.get_weights()
             else:
                 best = dict(best, since=best["since"] + 1)
@@ -359,7 +387,7 @@ def train_run(splits, settings, head_recipe, fine_recipe, checkpoints=None, resu
         features, name = backbone_for(settings.model, settings.weights, settings.input_size)
         model = attach_head(features, num_classes, head_recipe, name, settings.seed)
     input_size = tuple(int(d) for d in model.inputs[0].shape[1:3])
-    loop = _Loop(model, settings, checkpoints, fingerprint, log, state)
+    loop = EpochLoop(model, settings, checkpoints, fingerprint, log, state)
     if state is not None:
         model.load_weights(os.path.join(state["path"], "model.weights.h5"))
         _log(log, f"resuming after epoch {state['epochs_done']} ({state['phase']})")
@@ -372,19 +400,20 @@ def train_run(splits, settings, head_recipe, fine_recipe, checkpoints=None, resu
     batch = head_recipe.batch_size
     steps = -(-len(splits.train.paths) // batch)
     if phase_now == HEAD:
-        if head_recipe.augment:
-            trained = model
-            fit_epoch, validate = _on_pictures(model, splits, input_size, batch, settings.seed, head_recipe,
-                                               class_weights)
-        else:
+        trained = model
+        if not head_recipe.augment:
             cached = _cached_features(features, splits, input_size, batch, checkpoints, fingerprint, loop)
             with where.strategy.scope():
                 trained = head_of(model, cached["train"].shape[1])
-            fit_epoch, validate = _on_features(trained, cached, splits, batch, settings.seed, class_weights)
         optimizer = _compiled(trained, head_recipe, steps, where.strategy, state)
-        if cached is not None and where.strategy.num_replicas_in_sync == 1:
+        if cached is None:
+            fit_epoch, validate = _on_pictures(model, splits, input_size, batch, settings.seed, head_recipe,
+                                               class_weights)
+        elif where.strategy.num_replicas_in_sync == 1:
             epochs = HeadEpochs(trained, optimizer, head_recipe, cached, splits, batch, settings.seed, class_weights)
             fit_epoch, validate = epochs.fit_epoch, epochs.validate
+        else:
+            fit_epoch, validate = _on_features(trained, cached, splits, batch, settings.seed, class_weights)
         loop.run(HEAD, head_recipe, trained, optimizer, fit_epoch, validate, _saved(state, "best"))
         phase_now = FINE_TUNE if fine_recipe is not None else "done"
         state = None
@@ -405,10 +434,10 @@ def train_run(splits, settings, head_recipe, fine_recipe, checkpoints=None, resu
             continue
         if cached is not None:
             probabilities = head_of(model, cached[split].shape[1]).predict(cached[split], batch_size=batch, verbose=0)
+            scores[split] = scores_of(probabilities, subset.labels, num_classes, cross_entropy(probabilities,
+                                                                                                subset.labels))
         else:
-            probabilities = predict_pictures(model, subset, input_size, batch)
-        scores[split] = scores_of(probabilities, subset.labels, num_classes, cross_entropy(probabilities,
-                                                                                            subset.labels))
+            scores[split] = picture_scores(model, subset, input_size, batch)
     loop.timings["evaluate"] = round(time.perf_counter() - begun, 3)
     loop.timings["train_total"] = round(time.perf_counter() - started, 3)
     best = {phase: found["epoch"] for phase, found in loop.best.items()}
@@ -427,25 +456,26 @@ def _fine_tune(model, features, splits, input_size, seed, fine_recipe, class_wei
     steps = -(-len(splits.train.paths) // batch)
     optimizer = _compiled(model, fine_recipe, steps, where.strategy, state)
     fit_epoch, validate = _on_pictures(model, splits, input_size, batch, seed, fine_recipe, class_weights)
-    best_weights = _saved(state, "best")
-    if FINE_TUNE not in loop.best:
-        # Start from the head's result: fine-tuning is kept only where it lowers the validation loss.
-        start = validate()
-        if start is not None:
-            loop.best[FINE_TUNE] = {"loss": round(float(start[0]), 5), "epoch": len(loop.history), "since": 0}
-            best_weights = model.get_weights()
+    # Start from the head's result: fine-tuning is kept only where it lowers the validation loss.
+    best_weights = loop.start_from(FINE_TUNE, model, validate) or _saved(state, "best")
     loop.run(FINE_TUNE, fine_recipe, model, optimizer, fit_epoch, validate, best_weights)
     set_drop_connect(features, drop_connect)
-    if loop.best.get(FINE_TUNE, {}).get("epoch") == loop.done_in(HEAD):
+    if loop.kept_start(FINE_TUNE):
         warnings.append("fine-tuning never lowered the validation loss below the head-only model's, so the "
                         "head-only model is kept; try --no-augment, a lower --learning-rate, or no --fine-tune")
 
 
 def predict_pictures(model, subset, input_size, batch_size=32):
     """Class scores [N, C] of the float model for every picture of `subset`, read as `edgekit run` reads them."""
-    dataset = input_data.image_dataset(subset, input_size, 1, batch_size, resize=RESIZE).map(lambda x, y: x)
     with _reading_errors():
-        return model.predict(dataset, verbose=0)
+        return model.predict(pictures_only(subset, input_size, batch_size), verbose=0)
+
+
+def picture_scores(model, subset, input_size, batch_size=32):
+    """`Scores` (loss included) of the float model on the pictures of `subset`."""
+    probabilities = predict_pictures(model, subset, input_size, batch_size)
+    return scores_of(probabilities, subset.labels, probabilities.shape[1], cross_entropy(probabilities,
+                                                                                         subset.labels))
 
 
 def _cached_features(features, splits, input_size, batch, checkpoints, fingerprint, loop):

@@ -20,9 +20,11 @@ from edgekit.progress import Progress
 from edgekit.training import image_classifier as trainer
 from edgekit.training import input_data, network
 
-# features: {"train": [N, F], "val": [M, F]} as the int8 backbone gives them; before / after: the validation
-# (loss, accuracy) of the head on those features before and after the refit; kept: whether it was kept.
+# before / after: the validation (loss, accuracy) of the head on the int8 features before and after the refit;
+# kept: whether it was kept; epochs: how many ran.
 Refit = namedtuple("Refit", "before after kept epochs")
+PHASE = "int8-head"
+REFIT_FIRST_EPOCH = 10_000
 
 
 def pooled_features_tensor(model_path):
@@ -78,23 +80,15 @@ def refit_head(trained, model_path, phase_recipe, log=None):
     optimizer.build(head.trainable_variables)
     epochs = trainer.HeadEpochs(head, optimizer, phase_recipe, features, splits, phase_recipe.batch_size,
                                 run.settings.seed, run.class_weights)
-    start_weights = head.get_weights()
-    before = epochs.validate()
-    best, best_weights, since, ran = before, start_weights, 0, 0
-    for epoch in range(phase_recipe.epochs):
-        if phase_recipe.patience is not None and since >= phase_recipe.patience:
-            break
-        network.reseed_dropout(model, run.settings.seed, 10_000 + epoch)
-        epochs.fit_epoch(10_000 + epoch)
-        found = epochs.validate()
-        ran += 1
-        if found[0] < best[0]:
-            best, best_weights, since = found, head.get_weights(), 0
-        else:
-            since += 1
-    kept = best[0] < before[0]
-    head.set_weights(best_weights if kept else start_weights)
+    # Its epochs count from REFIT_FIRST_EPOCH, so their order and dropout differ from the first pass's.
+    loop = trainer.EpochLoop(model, run.settings, None, None, None, None, first_epoch=REFIT_FIRST_EPOCH)
+    start = loop.start_from(PHASE, head, epochs.validate)
+    before = dict(loop.best[PHASE])
+    loop.run(PHASE, phase_recipe, head, optimizer, epochs.fit_epoch, epochs.validate, start)
+    best = loop.best[PHASE]
+    kept = not loop.kept_start(PHASE)
+    before, best = (before["loss"], before["accuracy"]), (best["loss"], best["accuracy"])
     if log is not None:
         log(f"head fitted to the int8 backbone's features: validation loss {before[0]:.4f} -> {best[0]:.4f}, "
             f"accuracy {before[1]:.3f} -> {best[1]:.3f} ({'kept' if kept else 'not kept'})")
-    return Refit(before, best, kept, ran)
+    return Refit(before, best, kept, loop.done_in(PHASE))

@@ -16,10 +16,8 @@ The class names, sorted, are the model's output order (and its labels.txt). Stan
 Pillow only: nothing here needs TensorFlow.
 """
 
-import contextlib
 import csv
 import os
-import warnings
 import zlib
 from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
@@ -173,24 +171,10 @@ def _read_csv(path):
 
 # --- checking that pictures decode -------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def _quiet_pillow():
-    """Warning filters for decoding users' pictures, as `images.load_image` sets them: Pillow's warnings about
-    corrupt EXIF and such stay quiet (the pixels are fine), and its decompression-bomb warning is an error.
-
-    Entered once, in the calling thread, around all decoding: `warnings.catch_warnings` swaps the process's
-    global filter list, so entering it from several threads at once would restore a wrong list (its docs:
-    "not thread-safe")."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        yield
-
-
 def _decodes_quickly(path):
     """Whether `path` decodes into RGB pixels, a JPEG at 1/8 scale (libjpeg's DCT scaling, asked for through
     Pillow's `draft`): the whole compressed stream is still read, so truncation and corrupt data still fail,
-    at a fraction of the cost of full-size pixels. Run under `_quiet_pillow`'s filters."""
+    at a fraction of the cost of full-size pixels. Run under `images.pillow_warnings()`."""
     try:
         with Image.open(path) as picture:
             width, height = picture.size
@@ -216,7 +200,7 @@ def _reason(path):
 
 def unreadable_reason(path):
     """None when `path` decodes into RGB pixels as `edgekit run` would read it, else why not (one line)."""
-    with _quiet_pillow():
+    with images.pillow_warnings():
         return None if _decodes_quickly(os.fspath(path)) else _reason(os.fspath(path))
 
 
@@ -232,7 +216,7 @@ def scan_readable(paths, workers=None, progress=None):
     bar = progress if progress is not None else Progress(len(paths), "checking pictures", unit="img")
     failed = []
     try:
-        with _quiet_pillow(), ThreadPoolExecutor(max_workers=max(1, workers or os.cpu_count() or 1)) as pool:
+        with images.pillow_warnings(), ThreadPoolExecutor(max_workers=max(1, workers or os.cpu_count() or 1)) as pool:
             for path, decodes in zip(paths, pool.map(_decodes_quickly, paths)):
                 if not decodes:
                     failed.append(path)

@@ -42,15 +42,12 @@ def calibration_pictures(subset, count, seed):
     return [subset.paths[i] for i in chosen]
 
 
-def int8_scores(model_path, subset, num_classes, progress_label="int8 test pictures"):
-    """`trainer.Scores` of a .tflite classifier on `subset`, through the runtime as `edgekit run` runs it."""
-    from edgekit.runtime.interpreter import open_model
-    from edgekit.runtime.pipeline import Runner
-
-    runner = Runner(open_model(model_path, device="cpu", notice=lambda message: None), task=CLASSIFICATION)
+def runtime_scores(results, subset, num_classes, model_path, progress_label):
+    """`trainer.Scores` from the runtime's `ImageResult`s of the pictures of `subset`, in order (a model's or an
+    ensemble's, run as `edgekit run` runs them), with a progress bar."""
     rows = []
     with Progress(len(subset.paths), progress_label, unit="img") as bar:
-        for result in runner.run_images(subset.paths):
+        for result in results:
             rows.append(np.asarray(result.scores, dtype=np.float64))
             bar.update()
     probabilities = np.stack(rows) if rows else np.zeros((0, num_classes))
@@ -58,6 +55,15 @@ def int8_scores(model_path, subset, num_classes, progress_label="int8 test pictu
         raise EdgekitError(f"{model_path}: gives {probabilities.shape[1]} scores, the classifier has {num_classes} "
                            "classes")
     return trainer.scores_of(probabilities, subset.labels, num_classes)
+
+
+def int8_scores(model_path, subset, num_classes, progress_label="int8 test pictures"):
+    """`trainer.Scores` of a .tflite classifier on `subset`, through the runtime as `edgekit run` runs it."""
+    from edgekit.runtime.interpreter import open_model
+    from edgekit.runtime.pipeline import Runner
+
+    runner = Runner(open_model(model_path, device="cpu", notice=lambda message: None), task=CLASSIFICATION)
+    return runtime_scores(runner.run_images(subset.paths), subset, num_classes, model_path, progress_label)
 
 
 def scores_document(scores, class_names):
@@ -115,9 +121,7 @@ class TrainedClassifier:
         subset = self.subset_of(data)
         if model_path is not None:
             return int8_scores(model_path, subset, len(self.labels), "pictures")
-        probabilities = trainer.predict_pictures(self.model, subset, self.trained.input_size)
-        return trainer.scores_of(probabilities, subset.labels, len(self.labels),
-                                 trainer.cross_entropy(probabilities, subset.labels))
+        return trainer.picture_scores(self.model, subset, self.trained.input_size)
 
     def save_keras(self, out_dir):
         path = os.path.join(out_dir, f"{self.name}.keras")
@@ -131,9 +135,7 @@ class TrainedClassifier:
         for split in ("val", "test"):
             subset = getattr(splits, split)
             if subset is not None:
-                probabilities = trainer.predict_pictures(self.model, subset, self.trained.input_size)
-                scores[split] = trainer.scores_of(probabilities, subset.labels, len(self.labels),
-                                                  trainer.cross_entropy(probabilities, subset.labels))
+                scores[split] = trainer.picture_scores(self.model, subset, self.trained.input_size)
         self.scores = scores
 
     def export(self, out_dir, compile=True, calibration_samples=recipes.CALIBRATION_SAMPLES, log=None, name=None,
