@@ -2,14 +2,17 @@
 
 - classification: an image folder, one subfolder per class, matched to the model's labels by name;
   a flat folder (no class subfolders) serves the agreement mode, which needs no labels;
-- detection: COCO JSON, YOLO txt (images/ + labels/) or Pascal VOC XML (Annotations/ + JPEGImages/),
-  all turned into one COCO-style ground truth so pycocotools scores every format the same way;
+- detection: COCO JSON, YOLO txt (images/ + labels/), Pascal VOC XML (Annotations/ + JPEGImages/) or TFLite
+  Model Maker's object-detector CSV, all turned into one COCO-style ground truth so pycocotools scores every
+  format the same way (and `edgekit train` reads the same sets through these same readers);
 - segmentation: images/ + masks/ (or VOC's JPEGImages/ + SegmentationClass/), paired by file stem.
 
 Every problem a user can fix is an EdgekitError naming the file and what to do.
 """
 
+import csv
 import json
+import os
 import re
 import xml.etree.ElementTree as ElementTree
 from collections import namedtuple
@@ -30,9 +33,13 @@ Sample = namedtuple("Sample", "image target")
 """One image and what it should give: a class id, an image id (detection) or a mask path."""
 ClassFolder = namedtuple("ClassFolder", "root samples classes unlabelled")
 """Image-folder data: samples with class ids (None when flat), {folder: class id}, and whether flat."""
-DetectionSet = namedtuple("DetectionSet", "root format samples images categories annotations")
+DetectionSet = namedtuple("DetectionSet", "root format samples images categories annotations splits "
+                          "annotation_files unreadable", defaults=(None, None, ()))
 """Detection ground truth in COCO terms: images {id: (file, width, height)}, categories {id: name},
-annotations [dict(image_id, category_id, bbox [x, y, w, h], area, iscrowd)]. Sample.target = image id."""
+annotations [dict(image_id, category_id, bbox [x, y, w, h], area, iscrowd)]. Sample.target = image id.
+splits: None when the data declares no train / val / test split, else {image id: "train", "val", "test" or
+None (declared nowhere)}; annotation_files: {image id: the file its boxes are written in, None when there is
+none (a YOLO picture without a label file)}; unreadable: [(picture, reason)] left out by `skip_unreadable`."""
 MaskSet = namedtuple("MaskSet", "root samples")
 """Segmentation data: Sample.target is the path of the mask image (class id per pixel)."""
 
@@ -104,10 +111,14 @@ def _malformed(path, what, fix):
 
 
 def detection_set(root):
-    """Find and read the annotations under `root` (a folder, or a COCO .json / VOC .xml file)."""
+    """Find and read the annotations under `root` (a folder, a COCO .json or a Model Maker .csv file).
+
+    A folder holding several layouts (see `image_folders.dataset_kinds`) is read as the first of them."""
     root = Path(root)
     if root.is_file() and root.suffix.lower() == ".json":
         return read_coco(root)
+    if root.is_file() and root.suffix.lower() == ".csv":
+        return read_csv_boxes(root)
     root = _existing_folder(root)
     kind = image_folders.dataset_kind(root)
     if kind == "voc":
@@ -120,8 +131,9 @@ def detection_set(root):
     if len(found) > 1:
         raise EdgekitError(f"{root}: several annotation files ({', '.join(Path(p).name for p in found[:4])}); "
                            "give the one to use as --data FILE.json")
-    raise EdgekitError(f"{root}: no detection annotations found: give a COCO .json, a YOLO folder (images/ "
-                       "and labels/*.txt) or a Pascal VOC folder (Annotations/*.xml and JPEGImages/)")
+    raise EdgekitError(f"{root}: no detection annotations found: give a COCO .json, a Model Maker .csv, a YOLO "
+                       "folder (images/ and labels/*.txt) or a Pascal VOC folder (Annotations/*.xml and "
+                       "JPEGImages/)")
 
 
 def _image_file(name, folders, annotations_path):
@@ -165,19 +177,30 @@ def read_coco(path, root=None):
     except (KeyError, TypeError, ValueError) as e:
         detail = f"missing key {e}" if isinstance(e, KeyError) else str(e)
         raise _malformed(path, f"COCO annotations ({detail})", fix) from None
-    return DetectionSet(str(root), "coco", samples, images, categories, annotations)
+    return DetectionSet(str(root), "coco", samples, images, categories, annotations,
+                        annotation_files={image_id: str(path) for image_id in images})
 
 
-def _yolo_names(root):
-    """Class names of a YOLO folder, from classes.txt / obj.names / *.names, or data.yaml's names list."""
-    for name in ("classes.txt", "obj.names", *sorted(p.name for p in root.glob("*.names"))):
+def yolo_names_file(root):
+    """The file a YOLO folder names its classes in (classes.txt, obj.names, *.names, data.yaml, dataset.yaml,
+    the first there is), or None."""
+    root = Path(root)
+    for name in ("classes.txt", "obj.names", *sorted(p.name for p in root.glob("*.names")), "data.yaml",
+                 "dataset.yaml"):
         if (root / name).is_file():
-            lines = (root / name).read_text(encoding="utf-8-sig").splitlines()
-            return {i: line.strip() for i, line in enumerate(lines) if line.strip()}
-    for name in ("data.yaml", "dataset.yaml"):
-        if (root / name).is_file():
-            return _yaml_names(root / name)
-    return {}
+            return root / name
+    return None
+
+
+def yolo_names(root):
+    """Class names of a YOLO folder {class id: name}, from `yolo_names_file` ({} without one)."""
+    path = yolo_names_file(root)
+    if path is None:
+        return {}
+    if path.suffix == ".yaml":
+        return _yaml_names(path)
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    return {i: line.strip() for i, line in enumerate(lines) if line.strip()}
 
 
 def _yaml_names(path):
@@ -197,18 +220,48 @@ def _yaml_names(path):
     return names
 
 
-def read_yolo(root):
-    """YOLO txt: labels/X.txt holds `class xc yc w h` per object, normalized to the image of images/X.*."""
+def yolo_label_file(root, image_root, image):
+    """Where a YOLO folder keeps the labels of `image`: labels/ mirrors the picture root (images/X.jpg ->
+    labels/X.txt, images/train/X.jpg -> labels/train/X.txt)."""
+    return Path(root) / "labels" / Path(image).relative_to(image_root).with_suffix(".txt")
+
+
+def orphan_yolo_labels(root):
+    """The label files of a YOLO folder that hold boxes for no picture (no images/X.* beside labels/X.txt);
+    a classes.txt kept in labels/ (as labelImg writes it) is no label file."""
     root = Path(root)
     image_root = Path(image_folders.picture_root(root, "yolo"))
-    names = _yolo_names(root)
+    expected = {yolo_label_file(root, image_root, image) for image in list_images(image_root)}
+    found = sorted(p for p in (root / "labels").rglob("*.txt") if p.name != "classes.txt" and p not in expected)
+    return [p for p in found if p.read_text(encoding="utf-8-sig", errors="replace").strip()]
+
+
+def read_yolo(root, skip_unreadable=False):
+    """YOLO txt: labels/X.txt holds `class xc yc w h` per object, normalized to the image of images/X.*.
+
+    Pictures in images/train, images/val, images/test (see `image_folders.yolo_split_folders`) are declared
+    in that split. `skip_unreadable`: a picture Pillow cannot open is left out and listed, not an error."""
+    root = Path(root)
+    image_root = Path(image_folders.picture_root(root, "yolo"))
+    names = yolo_names(root)
+    split_folders = image_folders.yolo_split_folders(root)
     samples, images, annotations, seen = [], {}, [], set()
-    for image_id, image in enumerate(list_images(image_root)):
-        relative = image.relative_to(image_root).with_suffix(".txt")
-        label_file = root / "labels" / relative
-        width, height = _image_size(image)
+    splits, files, unreadable = {}, {}, []
+    for image in list_images(image_root):
+        label_file = yolo_label_file(root, image_root, image)
+        try:
+            width, height = picture_size(image)
+        except EdgekitError as error:
+            if not skip_unreadable:
+                raise
+            unreadable.append((str(image), str(error)))
+            continue
+        image_id = len(images)
         images[image_id] = (str(image), width, height)
         samples.append(Sample(str(image), image_id))
+        parts = image.relative_to(image_root).parts
+        splits[image_id] = split_folders.get(parts[0]) if len(parts) > 1 else None
+        files[image_id] = str(label_file) if label_file.is_file() else None
         if not label_file.is_file():
             continue  # YOLO's convention: no label file means no objects
         for number, line in enumerate(label_file.read_text(encoding="utf-8-sig").splitlines(), 1):
@@ -227,19 +280,36 @@ def read_yolo(root):
             box = [(xc - w / 2) * width, (yc - h / 2) * height, w * width, h * height]
             annotations.append({"image_id": image_id, "category_id": class_id, "bbox": box,
                                 "area": box[2] * box[3], "iscrowd": 0})
-    if not samples:
+    if not samples and not unreadable:
         raise EdgekitError(f"{image_root}: no images ({_SUFFIXES_TEXT}) for the YOLO labels")
     categories = {i: names.get(i, f"class {i}") for i in sorted(set(names) | seen)}
-    return DetectionSet(str(root), "yolo", samples, images, categories, annotations)
+    return DetectionSet(str(root), "yolo", samples, images, categories, annotations,
+                        splits if split_folders else None, files, unreadable)
 
 
-def read_voc(root):
+def _voc_listed(root):
+    """{image id (the annotation file's stem): split} from a VOC folder's ImageSets/Main lists, later lists
+    winning (see `image_folders.VOC_SPLIT_LISTS`); ids naming no annotation file are simply never looked up."""
+    listed = {}
+    for split, path in image_folders.voc_split_lists(root):
+        for line in Path(path).read_text(encoding="utf-8-sig", errors="replace").splitlines():
+            if line.split():
+                listed[line.split()[0]] = split
+    return listed
+
+
+def read_voc(root, skip_unreadable=False):
     """Pascal VOC: Annotations/X.xml per image, objects with name and bndbox; `difficult` objects count
-    as crowd regions, which COCO's evaluation neither rewards nor penalizes, as VOC's own metric does."""
+    as crowd regions, which COCO's evaluation neither rewards nor penalizes, as VOC's own metric does.
+
+    ImageSets/Main/{trainval,train,val,test}.txt, where present, declare each picture's split.
+    `skip_unreadable`: a picture Pillow cannot open is left out and listed, not an error."""
     root = Path(root)
     folders = image_folders.picture_folders(root, "voc")
+    listed = _voc_listed(root)
     samples, images, annotations, names = [], {}, [], {}
-    for image_id, xml in enumerate(sorted((root / "Annotations").glob("*.xml"))):
+    splits, files, unreadable = {}, {}, []
+    for xml in sorted((root / "Annotations").glob("*.xml")):
         try:
             tree = ElementTree.parse(xml).getroot()
             file = tree.findtext("filename") or xml.stem + ".jpg"
@@ -251,25 +321,157 @@ def read_voc(root):
             raise _malformed(xml, f"Pascal VOC XML ({detail})",
                              "each <object> needs <name> and <bndbox> with xmin, ymin, xmax, ymax") from None
         image = _image_file(file, folders, xml)
-        width, height = _image_size(image)
+        try:
+            width, height = picture_size(image)
+        except EdgekitError as error:
+            if not skip_unreadable:
+                raise
+            unreadable.append((str(image), str(error)))
+            continue
+        image_id = len(images)
         images[image_id] = (str(image), width, height)
         samples.append(Sample(str(image), image_id))
+        splits[image_id] = listed.get(xml.stem)
+        files[image_id] = str(xml)
         for name, difficult, (x0, y0, x1, y1) in objects:
             category = names.setdefault(label_key(name), (len(names) + 1, name))[0]
             box = [x0, y0, x1 - x0, y1 - y0]
             annotations.append({"image_id": image_id, "category_id": category, "bbox": box,
                                 "area": box[2] * box[3], "iscrowd": difficult})
-    if not samples:
+    if not samples and not unreadable:
         raise EdgekitError(f"{root / 'Annotations'}: no .xml annotation files")
     categories = {category: name for category, name in names.values()}
-    return DetectionSet(str(root), "voc", samples, images, categories, annotations)
+    declared = bool(image_folders.voc_split_lists(root))
+    return DetectionSet(str(root), "voc", samples, images, categories, annotations,
+                        splits if declared else None, files, unreadable)
 
 
-def _image_size(path):
+# TFLite Model Maker's object-detector CSV (Google Cloud AutoML Vision's import format): one row per box, or
+# one row with empty label and corners for a picture without boxes. Its sets, as this reader names them.
+CSV_SETS = {"TRAIN": "train", "VALIDATION": "val", "TEST": "test", "UNASSIGNED": None}
+# set, path, label, then four (x, y) vertices: two-corner rows fill the 1st and 3rd (x_min, y_min, x_max,
+# y_max), four-corner rows all four, clockwise from the top left.
+_CSV_CELLS = 11
+# Corners are fractions of the picture's width and height; a corner beyond a whole picture outside it is
+# no longer a box reaching over the edge but a pixel coordinate (or another mistake).
+_CSV_CORNER_RANGE = (-1.0, 2.0)
+_CSV_FORM = ("write SET,path,label,x_min,y_min,,,x_max,y_max,, with SET one of TRAIN, VALIDATION, TEST or "
+             "UNASSIGNED and the corners normalized to 0..1 (or SET,path,,,,,,,,, for a picture without boxes)")
+
+
+def _csv_corners(cells):
+    """(x_min, y_min, x_max, y_max) of a row's eight corner cells, None for a row without a box; ValueError
+    for a shape of filled cells that is neither form, or a cell that is no number."""
+    filled = tuple(bool(c) for c in cells)
+    if not any(filled):
+        return None
+    if filled == (True, True, False, False, True, True, False, False):
+        points = [(float(cells[0]), float(cells[1])), (float(cells[4]), float(cells[5]))]
+    elif all(filled):
+        points = [(float(cells[k]), float(cells[k + 1])) for k in range(0, 8, 2)]
+    else:
+        raise ValueError("corners are neither x_min,y_min,,,x_max,y_max,, nor four x,y vertices")
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    low, high = _CSV_CORNER_RANGE
+    if not all(np.isfinite(v) and low <= v <= high for v in xs + ys):
+        raise ValueError("corners must be fractions of the picture's size, 0..1")
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _csv_picture(name, base, where):
+    """The picture a CSV row names (relative to the CSV file's folder, or absolute), which must exist."""
+    if re.match(r"^[a-z][a-z0-9+.-]*://", name, re.I):
+        raise EdgekitError(f"{where}: picture {name} is not a local file: copy the pictures next to the CSV file "
+                           "and write their paths relative to it")
+    path = os.path.normpath(os.path.join(base, os.path.expanduser(name)))
+    if not os.path.isfile(path):
+        raise EdgekitError(f"{where}: picture {path} not found: paths are relative to the CSV file's folder, "
+                           "or absolute")
+    return path
+
+
+def _csv_rows(path):
+    """(line number, [cells]) of the non-blank rows of a CSV file."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            rows = [(reader.line_num, [cell.strip() for cell in row]) for row in reader]
+    except UnicodeDecodeError:
+        raise EdgekitError(f"{path}: not UTF-8 text: save the CSV file as UTF-8") from None
+    except csv.Error as error:
+        raise _malformed(path, f"CSV ({error})", _CSV_FORM) from None
+    return [(number, cells) for number, cells in rows if any(cells)]
+
+
+def read_csv_boxes(path, skip_unreadable=False):
+    """TFLite Model Maker's object-detector CSV: `SET,path,label,x_min,y_min,,,x_max,y_max,,` per box (or the
+    four-vertex form `x1,y1,x2,y1,x2,y2,x1,y2`), corners normalized to the picture's size; SET (TRAIN,
+    VALIDATION, TEST, or AutoML's UNASSIGNED) declares the picture's split. Categories are the labels sorted
+    (by `label_key`), ids from 1. `skip_unreadable`: a picture Pillow cannot open is left out and listed."""
+    path = Path(path)
+    base = os.path.dirname(os.path.abspath(path))
+    pictures, boxes = {}, []  # picture -> (split, first line); boxes: (picture, label, corners)
+    for number, cells in _csv_rows(path):
+        where = f"{path}:{number}"
+        if len(cells) < 2 or any(cells[_CSV_CELLS:]):
+            raise _malformed(where, f"CSV row ({len(cells)} cells)", _CSV_FORM)
+        cells = cells + [""] * (_CSV_CELLS - len(cells))
+        if cells[0].upper() not in CSV_SETS:
+            raise _malformed(where, f"CSV row (set {cells[0]!r})", _CSV_FORM)
+        try:
+            corners = _csv_corners(cells[3:_CSV_CELLS])
+            if bool(cells[2]) != (corners is not None):
+                raise ValueError("a label needs its box corners, and corners their label")
+        except ValueError as e:
+            raise _malformed(where, f"CSV row ({e})", _CSV_FORM) from None
+        picture = _csv_picture(cells[1], base, where)
+        split = CSV_SETS[cells[0].upper()]
+        earlier = pictures.setdefault(picture, (split, number))
+        if earlier[0] != split:
+            raise EdgekitError(f"{where}: picture {cells[1]} is in set {cells[0].upper()} here but in another set "
+                               f"on line {earlier[1]}: give each picture one set")
+        if corners is not None:
+            boxes.append((picture, cells[2], corners))
+    if not pictures:
+        raise EdgekitError(f"{path}: no rows: {_CSV_FORM}")
+    spellings = {}
+    for _, label, _ in boxes:
+        spellings.setdefault(label_key(label), label)
+    keys = sorted(spellings)
+    categories = {k + 1: spellings[key] for k, key in enumerate(keys)}
+    category_of = {key: k + 1 for k, key in enumerate(keys)}
+    samples, images, splits, unreadable, ids = [], {}, {}, [], {}
+    for picture, (split, _) in pictures.items():
+        try:
+            width, height = picture_size(picture)
+        except EdgekitError as error:
+            if not skip_unreadable:
+                raise
+            unreadable.append((picture, str(error)))
+            continue
+        ids[picture] = image_id = len(images)
+        images[image_id] = (picture, width, height)
+        samples.append(Sample(picture, image_id))
+        splits[image_id] = split
+    annotations = []
+    for picture, label, (x0, y0, x1, y1) in boxes:
+        if picture not in ids:
+            continue
+        _, width, height = images[ids[picture]]
+        box = [x0 * width, y0 * height, (x1 - x0) * width, (y1 - y0) * height]
+        annotations.append({"image_id": ids[picture], "category_id": category_of[label_key(label)], "bbox": box,
+                            "area": box[2] * box[3], "iscrowd": 0})
+    return DetectionSet(str(path), "csv", samples, images, categories, annotations, splits,
+                        {image_id: str(path) for image_id in images}, unreadable)
+
+
+def picture_size(path):
+    """(width, height) of a picture from its header (Pillow opens lazily: no pixels are decoded); an
+    EdgekitError when Pillow cannot open it."""
     try:
         with Image.open(path) as image:
             return image.size
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise EdgekitError(f"{path}: not an image file Pillow can read ({e})") from None
 
 
