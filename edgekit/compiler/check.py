@@ -6,17 +6,22 @@ comes from a mapped op, a graph input, a variable or a constant; a failure cuts 
 CPU ops fed only by graph inputs (a QUANTIZE of a float input) stay in front of the region and cut nothing.
 """
 
+import numbers
 import re
 from collections import Counter, namedtuple
 
 from edgekit.compiler import rules
 from edgekit.errors import EdgekitError
-from edgekit.tflite.model import read_model
+from edgekit.tflite.model import DETECTION_POSTPROCESS_OP, read_model
 
 OpVerdict = namedtuple("OpVerdict", "index op version status reason detail")   # status: "tpu" | "cpu"
 Fatal = namedtuple("Fatal", "kind message compiler_says fix")    # kind: version | dynamic | not_quantized
 Prediction = namedtuple("Prediction", "path ops cut fatal float_ops parameter_bytes cached_bytes "
-                                      "streamed_bytes fixes min_runtime multiple_subgraphs")
+                                      "streamed_bytes fixes min_runtime multiple_subgraphs class_scores")
+# A detector's class scores (the scores input of TFLite_Detection_PostProcess, [1, anchors, classes]):
+# most_classes is how many classes still map at this anchor count, cpu_ops the indices of the ops that build
+# or squash the scores and stay on the CPU because of their size (empty when the class count costs nothing).
+ClassScores = namedtuple("ClassScores", "tensor classes anchors values most_classes cpu_ops")
 
 
 class UnusableModelError(EdgekitError):
@@ -51,10 +56,14 @@ def predict(model, min_runtime=rules.DEFAULT_RUNTIME, multiple_subgraphs=False):
         names = _counted(v.op for v in float_ops)
         fatal = Fatal("not_quantized", f"model not quantized: {len(float_ops)} ops work on float ({names})",
                       None, QUANTIZE_FIX)
+    scores = class_scores(graph, verdicts)
+    if scores is not None and scores.cpu_ops:
+        verdicts = [_with_class_count(v, scores) if v.index in scores.cpu_ops else v for v in verdicts]
+        cut = {v.index: v for v in verdicts}[cut.index] if cut is not None else None
     total, cached, streamed = parameter_split(graph, verdicts)
     prediction = Prediction(path=model.path, ops=verdicts, cut=cut, fatal=fatal, float_ops=float_ops,
                             parameter_bytes=total, cached_bytes=cached, streamed_bytes=streamed, fixes=[],
-                            min_runtime=min_runtime, multiple_subgraphs=multiple_subgraphs)
+                            min_runtime=min_runtime, multiple_subgraphs=multiple_subgraphs, class_scores=scores)
     return prediction._replace(fixes=fixes(graph, prediction))
 
 
@@ -108,7 +117,7 @@ def judge(graph, op, runtime):
     problem = data_type_problem(graph, op) or rank_problem(graph, op)
     for limit in rule.limits:
         problem = problem or limit(graph, op, runtime)
-    return problem
+    return problem or rules.oversized_row(graph, op, runtime)
 
 
 def data_type_problem(graph, op):
@@ -155,6 +164,87 @@ def partition(graph, runtime, multiple_subgraphs):
     return verdicts, cut
 
 
+def class_scores(graph, verdicts):
+    """The ClassScores of a detector ending in TFLite_Detection_PostProcess, or None for any other model.
+
+    The class-score ops are those that write a tensor of the scores' depth on the way to the op's scores
+    input: DEQUANTIZE, LOGISTIC, the CONCATENATION of the levels and each level's RESHAPE; the walk stops at
+    the head's convolution, whose depth is anchors per cell times classes."""
+    post = next((op for op in graph.operators if op.is_custom and op.name == DETECTION_POSTPROCESS_OP), None)
+    scores = rules.arg(graph, post, 1) if post is not None else None
+    if scores is None or len(scores.shape) < 2:
+        return None
+    anchors, classes = int(scores.shape[-2]), int(scores.shape[-1])
+    producer = graph.producers()
+    path, todo = set(), [post.inputs[1]]
+    while todo:
+        index = todo.pop()
+        op = graph.operators[producer[index]] if index in producer else None
+        if op is None or op.index in path:
+            continue
+        path.add(op.index)
+        todo += [i for i in op.inputs if i >= 0 and not graph.tensors[i].is_constant
+                 and graph.tensors[i].shape and graph.tensors[i].shape[-1] == classes]
+    cpu = sorted(v.index for v in verdicts
+                 if v.index in path and v.status == "cpu" and v.detail == _row_detail(graph, v))
+    return ClassScores(scores.name, classes, anchors, anchors * classes, rules.most_classes(max(anchors, 1)), cpu)
+
+
+def _row_detail(graph, verdict):
+    """The oversized-row problem's detail of the verdict's op ("" when its rows fit)."""
+    problem = rules.oversized_row(graph, graph.operators[verdict.index])
+    return problem.detail if problem else ""
+
+
+def _with_class_count(verdict, scores):
+    """The verdict of a class-score op too large to map, its detail saying that the class count is why."""
+    return verdict._replace(detail=f"{scores.classes} classes x {scores.anchors:,} anchors: {verdict.detail} "
+                                   f"({_classes_that_fit(scores.most_classes)})")
+
+
+def _classes_that_fit(most):
+    """How many classes keep the class scores on the Edge TPU at this anchor count, in words."""
+    if most < 1:
+        return "no class count fits this many anchors"
+    return f"at most {most} class{'es' if most > 1 else ''} fit at this input size"
+
+
+def _remedy(most):
+    """What keeps the class scores on the Edge TPU: fewer classes, or fewer anchors when no count fits."""
+    if most < 1:
+        return "use a smaller input size, which has fewer anchors (no class count fits this many)"
+    return f"train fewer classes ({_classes_that_fit(most)})"
+
+
+def class_count_fix(graph, scores):
+    """What to do when a detector's class count leaves its class-score ops on the CPU."""
+    ops = ", ".join(f"{i} {graph.operators[i].name}" for i in scores.cpu_ops)
+    return (f"the detector's {scores.classes} classes over {scores.anchors:,} anchors make its class scores "
+            f"'{scores.tensor}' too large for the Edge TPU ({scores.values:,} values in one row, at most "
+            f"{rules.ROW_MAX_VALUES:,} map), so {'ops' if len(scores.cpu_ops) > 1 else 'op'} {ops} "
+            f"{'run' if len(scores.cpu_ops) > 1 else 'runs'} on the CPU: {_remedy(scores.most_classes)}, or accept "
+            "these ops on the CPU (Coral's EfficientDet-Lite tutorial: more than 20 classes leave a layer off the "
+            "Edge TPU)")
+
+
+def class_count_advice(num_classes, anchors, model_name="the detector"):
+    """Before training: a one-line warning when `num_classes` over `anchors` (the detector's anchor count, e.g.
+    19206 for EfficientDet-Lite0 at 320) would leave class-score ops on the CPU, or None when they cost nothing.
+
+    The same rule `check` applies to the exported model (rules.ROW_MAX_VALUES)."""
+    for name, value in (("num_classes", num_classes), ("anchors", anchors)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise EdgekitError(f"class count advice: {name} must be a whole number of at least 1, not {value!r}")
+    num_classes, anchors = int(num_classes), int(anchors)
+    most = rules.most_classes(anchors)
+    if num_classes <= most:
+        return None
+    return (f"{num_classes} classes on {model_name} ({anchors:,} anchors) make class scores of "
+            f"{num_classes * anchors:,} values in one row, more than the {rules.ROW_MAX_VALUES:,} the Edge TPU maps: "
+            "the CONCATENATION and LOGISTIC that gather and squash them will run on the CPU, which is slower; "
+            f"{_remedy(most)} to keep them on the Edge TPU, or accept those ops on the CPU")
+
+
 def parameter_split(graph, verdicts):
     """(parameter bytes of mapped ops, predicted cached on chip, predicted streamed), each constant once."""
     tensors = {i for v in verdicts if v.status == "tpu" for i in graph.operators[v.index].inputs
@@ -170,6 +260,8 @@ def fixes(graph, p):
     if p.float_ops:
         advice.append(f"{len(p.float_ops)} ops work on float ({_counted(v.op for v in p.float_ops)}): "
                       + QUANTIZE_FIX)
+    if p.class_scores is not None and p.class_scores.cpu_ops:
+        advice.append(class_count_fix(graph, p.class_scores))
     front_quantize = [v for v in p.ops if v.op == "QUANTIZE" and v.status == "cpu" and v.reason == rules.UNSPECIFIED]
     if front_quantize:
         advice.append("the input QUANTIZE runs on the CPU: convert with inference_input_type=tf.uint8 to drop it")
@@ -208,7 +300,8 @@ def summary(p):
             "cut": p.cut._asdict() if p.cut else None,
             "float_ops": [v.index for v in p.float_ops], "min_runtime": p.min_runtime,
             "parameter_bytes": p.parameter_bytes, "cached_bytes": p.cached_bytes,
-            "streamed_bytes": p.streamed_bytes, "fatal": p.fatal._asdict() if p.fatal else None}
+            "streamed_bytes": p.streamed_bytes, "fatal": p.fatal._asdict() if p.fatal else None,
+            "class_scores": p.class_scores._asdict() if p.class_scores else None}
 
 
 def to_document(p):

@@ -44,6 +44,24 @@ NEWEST_RUNTIME = 16           # compiler 16 targets runtimes up to its own versi
 ON_CHIP_CACHE_BYTES = int(6.9 * 1024 * 1024)
 SOFTMAX_MAX_ELEMENTS = 16000
 
+# The most values one row of an activation (its two innermost dimensions, x times depth) may hold and still
+# map. Not published as a number: derived (unverified beyond these cases) from the one place where the limit
+# shows, an SSD-style detector's class scores [1, anchors, classes], which the head's RESHAPEs and
+# CONCATENATION build in one row and its LOGISTIC squashes:
+# - Coral's "Retrain EfficientDet-Lite for the Edge TPU" tutorial (google-coral/tutorials,
+#   retrain_efficientdet_model_maker_tf2.ipynb): with more than 20 classes "a certain layer cannot compile for
+#   the Edge TPU". That tutorial trains EfficientDet-Lite0 at 320 pixels, whose levels P3..P7 (40, 20, 10, 5
+#   and 3 cells a side, 9 anchors each) give 19,206 anchors: 20 classes (the value below) map, 21 do not.
+# - Coral's compiled SSD MobileNet v1/v2 COCO detectors (google-coral/test_data, pipeline/*_segment_*_of_*
+#   models) keep their [1, 1917, 91] class scores (the LOGISTIC "convert_scores") on the Edge TPU.
+# - Coral's maintainers on google-coral/edgetpu#356: an activation that does not fit the Edge TPU's memory
+#   ("reshape ops could be too large to fit on memory") is left off; in #512 YOLOv5s leaves RESHAPEs off at
+#   384 and 512 pixels, not at 224 and 256.
+# So the limit depends on the input size (the anchors) as much as on the classes: EfficientDet-Lite1..4,
+# with more anchors, keep fewer classes on the Edge TPU than Lite0's 20.
+EFFICIENTDET_LITE0_ANCHORS = 19206
+ROW_MAX_VALUES = EFFICIENTDET_LITE0_ANCHORS * 20
+
 Problem = namedtuple("Problem", "status detail")
 OpRule = namedtuple("OpRule", "runtime limits")
 
@@ -200,6 +218,25 @@ def resize_exact(graph, op, runtime):
         if a <= 0 or b % a:
             return Problem(UNSPECIFIED, f"{src.shape[1]}x{src.shape[2]} -> {dst.shape[1]}x{dst.shape[2]} "
                                         "is not a whole-number upscale")
+
+
+def row_values(shape):
+    """How many values one row of a tensor holds on the Edge TPU: its two innermost dimensions multiplied."""
+    return int(np.prod(shape[-2:], dtype=np.int64)) if len(shape) else 1
+
+
+def oversized_row(graph, op, runtime=None):
+    """Any op: an activation with more than ROW_MAX_VALUES values in one row (see ROW_MAX_VALUES)."""
+    for t in activations(graph, op):
+        values = row_values(t.shape)
+        if values > ROW_MAX_VALUES:
+            return Problem(UNSPECIFIED, f"tensor '{t.name}' {list(t.shape)} holds {values:,} values in one row, "
+                                        f"more than the {ROW_MAX_VALUES:,} the Edge TPU maps")
+
+
+def most_classes(anchors):
+    """The most classes whose class scores [1, anchors, classes] still map (0: not even one)."""
+    return ROW_MAX_VALUES // anchors
 
 
 def quantize_input(graph, op, runtime):

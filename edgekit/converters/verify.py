@@ -81,6 +81,9 @@ def verify(model, strict=False):
     warnings = []
     if unexpected:
         message = cpu_message(unexpected)
+        scores = prediction.class_scores
+        if scores is not None and scores.cpu_ops:
+            message += "; " + check.class_count_fix(model.main, scores)
         if strict:
             raise ConversionCheckError(message + " (refused under --strict)")
         warnings.append(message)
@@ -88,11 +91,12 @@ def verify(model, strict=False):
 
 
 def _expected_tail(model, verdict):
-    """Detection: the DEQUANTIZEs before the post-processing op and the reshape/concat of the heads are
-    known to stay on the CPU (Coral's EfficientDet-Lite0 compiles the same way)."""
+    """Detection: the DEQUANTIZEs before the post-processing op stay on the CPU by design (Model Maker's
+    EfficientDet-Lite0 compiles the same way, google-coral/edgetpu#560). The heads' RESHAPE / CONCATENATION map
+    unless the class scores outgrow the Edge TPU (`check.class_scores`), which is worth a warning."""
     if not any(op.name == POSTPROCESS_OP for op in model.operators()):
         return False
-    return verdict.op in ("DEQUANTIZE", "RESHAPE", "CONCATENATION") or verdict.reason == rules.MORE_THAN_ONE_SUBGRAPH
+    return verdict.op == "DEQUANTIZE" or verdict.reason == rules.MORE_THAN_ONE_SUBGRAPH
 
 
 def cpu_message(verdicts):
