@@ -2,7 +2,8 @@
 
 Classification: top-1/top-5, per-class accuracy, the worst classes and the most frequent confusions.
 Agreement: how often a model's top-1 equals a reference's, and the mean KL divergence of their outputs.
-Detection: COCO mAP@[.5:.95] and mAP@.5 computed by pycocotools itself, not a re-implementation.
+Detection: COCO mAP@[.5:.95] and mAP@.5 computed by pycocotools itself, not a re-implementation; from the
+same run, each class's AP and the precision-recall curve at IoU 0.5.
 Segmentation: mean IoU over classes from pixel counts summed over the whole data set.
 """
 
@@ -19,6 +20,13 @@ ClassAccuracy = namedtuple("ClassAccuracy", "id count top1")
 Confusion = namedtuple("Confusion", "true predicted count")
 Agreement = namedtuple("Agreement", "count top1 mean_kl")
 DetectionScore = namedtuple("DetectionScore", "map map50 images annotations detections")
+# per_class: {category id: ClassAP, or None for a category without ground truth}; pr_curve: {"recall": the
+# 101 recall points, "precision": precision at IoU 0.5 averaged over the categories with ground truth at each,
+# "per_class": {category id: its 101 precisions at IoU 0.5}}, all plain floats.
+DetectionDetails = namedtuple("DetectionDetails", "map map50 per_class pr_curve images annotations detections")
+ClassAP = namedtuple("ClassAP", "ap ap50")
+# COCOeval's recall points (Params.recThrs), for the curve of a run with nothing to evaluate.
+RECALL_POINTS = np.linspace(0.0, 1.0, 101)
 MaskScore = namedtuple("MaskScore", "miou per_class pixel_accuracy images")
 
 
@@ -102,13 +110,34 @@ def coco_map(images, categories, annotations, detections):
 
     COCOeval's own numbers; -1 (its "no ground truth") and no detections at all both count as 0.
     """
+    found = coco_details(images, categories, annotations, detections)
+    return DetectionScore(found.map, found.map50, found.images, found.annotations, found.detections)
+
+
+def coco_details(images, categories, annotations, detections):
+    """`coco_map`'s figures and, from the same COCOeval run, each category's AP and the precision-recall curve
+    at IoU 0.5, as `DetectionDetails`.
+
+    COCOeval.accumulate leaves precision [T iou thresholds, R recall points, K categories, A areas, M max
+    detections], interpolated (each point the best precision at that recall or above) and -1 where a category
+    has no ground truth; COCOeval.summarize averages it over T and R for AP, over R at IoU 0.5 for AP50. The
+    per-category figures here are those averages for one category, at area "all" and 100 detections per
+    image, the setting of the headline mAP (pycocotools/cocoeval.py, `summarize` and `accumulate`).
+    """
     try:
         from pycocotools.cocoeval import COCOeval
     except ImportError:
         raise EdgekitError("detection mAP needs pycocotools: pip install 'edgekit[eval]'") from None
     gt = coco_ground_truth(images, categories, annotations)
+    counts = (len(images), len(annotations), len(detections))
     if not detections or not annotations:
-        return DetectionScore(0.0, 0.0, len(images), len(annotations), len(detections))
+        # pycocotools cannot load an empty result list; nothing found scores 0 wherever there was ground truth.
+        # Crowd boxes are ignored by COCOeval, so a category with only those has no ground truth either.
+        truth = {a["category_id"] for a in annotations if not a.get("iscrowd")}
+        category_ids = sorted(categories)
+        found_nothing = np.array([0.0 if c in truth else -1.0 for c in category_ids]).reshape(1, 1, -1, 1, 1)
+        precision = np.broadcast_to(found_nothing, (1, len(RECALL_POINTS), len(category_ids), 1, 1))
+        return _details(0.0, 0.0, category_ids, precision, RECALL_POINTS, 0, 0, counts)
     with contextlib.redirect_stdout(io.StringIO()):
         dt = gt.loadRes([dict(d) for d in detections])
         evaluator = COCOeval(gt, dt, "bbox")
@@ -117,7 +146,25 @@ def coco_map(images, categories, annotations, detections):
         evaluator.accumulate()
         evaluator.summarize()
     stats = [max(0.0, float(s)) for s in evaluator.stats[:2]]
-    return DetectionScore(stats[0], stats[1], len(images), len(annotations), len(detections))
+    params = evaluator.params
+    return _details(stats[0], stats[1], list(params.catIds), evaluator.eval["precision"], params.recThrs,
+                    params.areaRngLbl.index("all"), params.maxDets.index(100), counts)
+
+
+def _details(map_, map50, category_ids, precision, recall_points, area, max_dets, counts):
+    """`DetectionDetails` from COCOeval's precision array (see `coco_details`); `precision[0]` is at IoU 0.5."""
+    per_class, curves = {}, {}
+    for k, category in enumerate(category_ids):
+        at_all_iou = precision[:, :, k, area, max_dets]
+        if (at_all_iou < 0).all():
+            per_class[int(category)] = None
+            continue
+        per_class[int(category)] = ClassAP(float(at_all_iou.mean()), float(at_all_iou[0].mean()))
+        curves[int(category)] = [float(p) for p in at_all_iou[0]]
+    mean = np.mean(list(curves.values()), axis=0) if curves else np.zeros(len(recall_points))
+    pr_curve = {"recall": [float(r) for r in recall_points], "precision": [float(p) for p in mean],
+                "per_class": curves}
+    return DetectionDetails(map_, map50, per_class, pr_curve, *counts)
 
 
 def mask_counts(predicted, truth, ignore=255):

@@ -82,7 +82,7 @@ def epoch_ticks(first, last, most=10):
     return list(range(start, int(last) + 1, step)) or [int(first)]
 
 
-def _finite(value):
+def finite(value):
     """A float for a finite number, else None (a diverged run logs NaN; an absent value is None)."""
     if isinstance(value, bool) or value is None:
         return None
@@ -96,7 +96,7 @@ def _finite(value):
 def best_epochs(best_epoch):
     """The trainer's best epoch as a list of epoch numbers: from one number, or from {phase: epoch}."""
     found = best_epoch.values() if isinstance(best_epoch, dict) else [best_epoch]
-    return [number for number in (_finite(value) for value in found) if number is not None]
+    return [number for number in (finite(value) for value in found) if number is not None]
 
 
 def curve_data(history, best_epoch=None):
@@ -107,10 +107,10 @@ def curve_data(history, best_epoch=None):
     validation loss (training loss when no row has one) is marked.
     """
     rows = [row for row in (history or ()) if isinstance(row, dict)]
-    numbers = [_finite(row.get("epoch")) for row in rows]
+    numbers = [finite(row.get("epoch")) for row in rows]
     increasing = all(n is not None for n in numbers) and all(a < b for a, b in zip(numbers, numbers[1:]))
     epochs = numbers if increasing else [float(k + 1) for k in range(len(rows))]
-    series = {key: [_finite(row.get(key)) for row in rows] for key in ("loss", "val_loss", "accuracy",
+    series = {key: [finite(row.get(key)) for row in rows] for key in ("loss", "val_loss", "accuracy",
                                                                        "val_accuracy")}
     phase_starts = []
     for k in range(1, len(rows)):
@@ -119,7 +119,7 @@ def curve_data(history, best_epoch=None):
             phase_starts.append((epochs[k] - 0.5, str(now)))
     wanted = best_epochs(best_epoch)
     if wanted:
-        best = [x for row, x in zip(rows, epochs) if _finite(row.get("epoch")) in wanted]
+        best = [x for row, x in zip(rows, epochs) if finite(row.get("epoch")) in wanted]
     else:
         # The trainer's own rule: validation loss when there is a validation split, else training loss.
         watched = series["val_loss"] if any(v is not None for v in series["val_loss"]) else series["loss"]
@@ -160,7 +160,7 @@ def _text_size(draw, text, font):
     return right - left, bottom - top
 
 
-def _write(draw, xy, text, font, fill="black", anchor_right=False, centre=False):
+def write_text(draw, xy, text, font, fill="black", anchor_right=False, centre=False):
     """Draw `text` with its top-left corner at `xy` (or its right edge at x / its centre at xy)."""
     text = _drawable(text, font)
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
@@ -198,7 +198,7 @@ def _tick_text(value, step, percent):
     return f"{value:.{decimals}f}"
 
 
-def _panel(draw, box, curves, pairs, title, percent):
+def panel(draw, box, curves, pairs, title, percent):
     """One chart in `box` (x0, y0, x1, y1 of the plotting area): grid, ticks, markers and the series `pairs`
     ([(values, colour)])."""
     font, small = default_font(15), default_font(12)
@@ -216,17 +216,17 @@ def _panel(draw, box, curves, pairs, title, percent):
     def sy(v):
         return y1 - (v - ticks.low) / span_y * (y1 - y0)
 
-    _write(draw, (x0, y0 - 30), title, font)
+    write_text(draw, (x0, y0 - 30), title, font)
     for tick in ticks.values:
         y = sy(tick)
         draw.line((x0, y, x1, y), fill=GRID_GREY)
         draw.line((x0 - 5, y, x0, y), fill="black")
-        _write(draw, (x0 - 8, y - 6), _tick_text(tick, ticks.step, percent), small, anchor_right=True)
+        write_text(draw, (x0 - 8, y - 6), _tick_text(tick, ticks.step, percent), small, anchor_right=True)
     for epoch in epoch_ticks(first, last):
         x = sx(epoch)
         draw.line((x, y1, x, y1 + 5), fill="black")
-        _write(draw, (x, y1 + 14), str(epoch), small, centre=True)
-    _write(draw, ((x0 + x1) / 2, y1 + 34), "epoch", small, centre=True)
+        write_text(draw, (x, y1 + 14), str(epoch), small, centre=True)
+    write_text(draw, ((x0 + x1) / 2, y1 + 34), "epoch", small, centre=True)
     for x, _ in curves.phase_starts:
         _dashed_vertical(draw, sx(x), y0, y1, PHASE_COLOUR)
     for x in curves.best:
@@ -242,7 +242,8 @@ def _panel(draw, box, curves, pairs, title, percent):
     draw.rectangle(box, outline="black")
 
 
-def _legend(draw, x, y, curves):
+def legend(draw, x, y, curves):
+    """The curves' legend from (`x`, `y`) rightwards: train, validation, the best epochs and phase changes."""
     small = default_font(13)
     entries = [("train", TRAIN_COLOUR, False), ("validation", VALIDATION_COLOUR, False)]
     if curves.best:
@@ -255,7 +256,7 @@ def _legend(draw, x, y, curves):
                 draw.line((x + k, y + 7, x + k + 5, y + 7), fill=colour, width=3)
         else:
             draw.line((x, y + 7, x + 28, y + 7), fill=colour, width=3)
-        _write(draw, (x + 34, y), text, small)
+        write_text(draw, (x + 34, y), text, small)
         x += 34 + _text_size(draw, _drawable(text, small), small)[0] + 28
 
 
@@ -270,14 +271,14 @@ def training_curves(history, out_path=None, best_epoch=None):
     draw = ImageDraw.Draw(image)
     top, bottom = 50, height - 100
     if not curves.epochs:
-        _write(draw, (width / 2, height / 2), "no epochs recorded", default_font(16), centre=True)
+        write_text(draw, (width / 2, height / 2), "no epochs recorded", default_font(16), centre=True)
     else:
         half = width // 2
-        _panel(draw, (70, top, half - 30, bottom), curves,
-               [(curves.loss, TRAIN_COLOUR), (curves.val_loss, VALIDATION_COLOUR)], "loss", False)
-        _panel(draw, (half + 70, top, width - 30, bottom), curves,
-               [(curves.accuracy, TRAIN_COLOUR), (curves.val_accuracy, VALIDATION_COLOUR)], "accuracy", True)
-        _legend(draw, 70, height - 36, curves)
+        panel(draw, (70, top, half - 30, bottom), curves,
+              [(curves.loss, TRAIN_COLOUR), (curves.val_loss, VALIDATION_COLOUR)], "loss", False)
+        panel(draw, (half + 70, top, width - 30, bottom), curves,
+              [(curves.accuracy, TRAIN_COLOUR), (curves.val_accuracy, VALIDATION_COLOUR)], "accuracy", True)
+        legend(draw, 70, height - 36, curves)
     if out_path is not None:
         save_image(image, out_path)
     return image
@@ -341,16 +342,16 @@ def confusion_matrix_picture(matrix, labels, title):
                 if _text_size(draw, text, number_font)[0] > cell - 3:
                     continue
                 ink = "white" if shares[row, column] > 0.5 else "black"
-                _write(draw, (layout.left + (column + 0.5) * cell, layout.top + (row + 0.5) * cell), text,
-                       number_font, fill=ink, centre=True)
+                write_text(draw, (layout.left + (column + 0.5) * cell, layout.top + (row + 0.5) * cell), text,
+                           number_font, fill=ink, centre=True)
     for k in range(0, count, layout.label_every):
         name = cut_label(labels[k])
-        _write(draw, (layout.left - 6, layout.top + (k + 0.5) * cell - 6), name, font, anchor_right=True)
+        write_text(draw, (layout.left - 6, layout.top + (k + 0.5) * cell - 6), name, font, anchor_right=True)
         column = _rotated_text(name, font)
         x = int(layout.left + (k + 0.5) * cell - column.width / 2)
         image.paste(column, (x, layout.top - 6 - column.height), column)
-    _write(draw, (10, 8), title, title_font)
-    _write(draw, ((layout.left + right) / 2, 42), "predicted", font, centre=True)
+    write_text(draw, (10, 8), title, title_font)
+    write_text(draw, ((layout.left + right) / 2, 42), "predicted", font, centre=True)
     axis = _rotated_text("true", font)
     image.paste(axis, (6, int((layout.top + bottom) / 2 - axis.height / 2)), axis)
     return image
@@ -364,7 +365,7 @@ def placeholder(problem, size=THUMBNAIL_SIZE):
     draw = ImageDraw.Draw(image)
     draw.line((0, 0, size, size), fill=(130, 130, 130), width=2)
     draw.line((0, size, size, 0), fill=(130, 130, 130), width=2)
-    _write(draw, (size / 2, size / 2), "unreadable", default_font(12), fill="white", centre=True)
+    write_text(draw, (size / 2, size / 2), "unreadable", default_font(12), fill="white", centre=True)
     return Thumbnail(image, str(problem))
 
 

@@ -83,7 +83,8 @@ def percent(fraction):
         else "n/a"
 
 
-def _number(value, digits=3):
+def number(value, digits=3):
+    """A figure as people read it: `digits` significant digits for a float, "n/a" for a missing value."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "n/a" if value is None else str(value)
     return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
@@ -96,37 +97,44 @@ def _setting(value):
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, dict):
-        return ", ".join(f"{k} {_number(v)}" for k, v in value.items()) or "none"
+        return ", ".join(f"{k} {number(v)}" for k, v in value.items()) or "none"
     if isinstance(value, list):
         return " x ".join(str(v) for v in value)
-    return _number(value, 4)
+    return number(value, 4)
 
 
 def _mib(size):
     return f"{size / 2 ** 20:.2f} MiB" if isinstance(size, (int, float)) else "n/a"
 
 
-def _e(value):
+def escape(value):
+    """Any value as HTML text."""
     return html.escape(str(value))
 
 
-def _table(header, rows, css_class=""):
+def table(header, rows, css_class=""):
     """An HTML table of plain-text cells (each escaped)."""
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
     attribute = f" class='{css_class}'" if css_class else ""
     return f"<table{attribute}><tr>{head}</tr>{body}</table>"
 
 
-def _picture(image, alt, image_format="PNG"):
-    return f"<img src='{data_uri(image, image_format)}' alt='{_e(alt)}' width='{image.width}'>"
+def inline_picture(image, alt, image_format="PNG"):
+    """An <img> holding the PIL `image` itself (a data: URI), at its own width."""
+    return f"<img src='{data_uri(image, image_format)}' alt='{escape(alt)}' width='{image.width}'>"
 
 
 # --- what the document holds ----------------------------------------------------------------------------
 
 def tested_models(document):
     """{"int8": scores, "float": scores} of the test metrics present, int8 first."""
-    test = ((document.get("metrics") or {}).get("test")) or {}
+    return ordered_models(((document.get("metrics") or {}).get("test")) or {})
+
+
+def ordered_models(test):
+    """{model name: scores} of a {model name: scores} dict, in `MODEL_ORDER` (the int8 model first), only the
+    models whose scores are a dict."""
     return {name: test[name] for name in MODEL_ORDER if isinstance(test.get(name), dict)}
 
 
@@ -181,30 +189,39 @@ def misclassified_to_show(document, most=MAX_THUMBNAILS):
 
 def _summary(document):
     labels = class_names(document)
-    listed = ", ".join(labels[:MAX_LISTED_LABELS]) + (f" and {len(labels) - MAX_LISTED_LABELS} more"
-                                                      if len(labels) > MAX_LISTED_LABELS else "")
+    listed = listed_names(labels)
     metrics = document.get("metrics") or {}
     models = tested_models(document)
     accuracy_header = ["", "validation"] + [f"test, {name}" for name in models]
     accuracy_row = ["accuracy", percent((metrics.get("val") or {}).get("accuracy"))]
     accuracy_row += [percent(scores.get("accuracy")) for scores in models.values()]
-    parts = [f"<h1>{_e(document.get('model', 'model'))}: training report</h1>",
-             f"<p>Task {_e(document.get('task', 'classification'))}, {len(labels)} classes: {_e(listed)}.</p>",
-             _table(accuracy_header, [accuracy_row], "summary")]
+    parts = [f"<h1>{escape(document.get('model', 'model'))}: training report</h1>",
+             f"<p>Task {escape(document.get('task', 'classification'))}, {len(labels)} classes: {escape(listed)}.</p>",
+             table(accuracy_header, [accuracy_row], "summary")]
     float_accuracy = (models.get("float") or {}).get("accuracy")
     int8_accuracy = (models.get("int8") or {}).get("accuracy")
     if isinstance(float_accuracy, (int, float)) and isinstance(int8_accuracy, (int, float)):
-        parts.append(f"<p>{_e(_int8_against_float(int8_accuracy, float_accuracy))}</p>")
+        parts.append(f"<p>{escape(_int8_against_float(int8_accuracy, float_accuracy))}</p>")
     refit = document.get("head_fitted_to_int8")
     if isinstance(refit, dict) and refit.get("before") and refit.get("after"):
-        parts.append(f"<p>{_e(_refit_text(refit))}</p>")
-    parts.append(f"<p>Edge TPU: {_edgetpu_text(document.get('edgetpu'))} {_compile_text(document.get('compile'))}"
+        parts.append(f"<p>{escape(_refit_text(refit))}</p>")
+    parts.append(f"<p>Edge TPU: {edgetpu_text(document.get('edgetpu'))} {compile_text(document.get('compile'))}"
                  "</p>")
-    files = document.get("files") or {}
-    if files:
-        parts.append(_table(("file", "path"), [(name, path if path else "not written")
-                                               for name, path in files.items()]))
+    parts.append(files_table(document.get("files")))
     return "".join(parts)
+
+
+def files_table(files):
+    """The table of files the run wrote ("not written" for those it did not), or nothing."""
+    if not files:
+        return ""
+    return table(("file", "path"), [(name, path if path else "not written") for name, path in files.items()])
+
+
+def listed_names(names):
+    """"a, b, c": the first `MAX_LISTED_LABELS` names, and how many more there are."""
+    more = len(names) - MAX_LISTED_LABELS
+    return ", ".join(str(name) for name in names[:MAX_LISTED_LABELS]) + (f" and {more} more" if more > 0 else "")
 
 
 def _refit_text(refit):
@@ -225,7 +242,7 @@ def _int8_against_float(int8_accuracy, float_accuracy):
     return f"The int8 model's test accuracy is {abs(points):.1f} points {side} the float model's."
 
 
-def _edgetpu_text(mapping):
+def edgetpu_text(mapping):
     """One escaped sentence from edgekit's offline check of the int8 model (`compiler.check.summary`): ops on
     the Edge TPU, those left to the CPU, and the parameters against the on-chip cache."""
     if not mapping:
@@ -234,8 +251,8 @@ def _edgetpu_text(mapping):
     cpu_ops = mapping.get("cpu_ops") or {}
     fatal = mapping.get("fatal")
     if isinstance(fatal, dict) and fatal.get("message"):
-        return _e(f"edgetpu_compiler would refuse this model: {fatal['message']}; {fatal.get('fix', '')}".strip())
-    text = f"{_number(tpu)} of {_number(ops)} ops run on the Edge TPU (predicted)"
+        return escape(f"edgetpu_compiler would refuse this model: {fatal['message']}; {fatal.get('fix', '')}".strip())
+    text = f"{number(tpu)} of {number(ops)} ops run on the Edge TPU (predicted)"
     if cpu_ops:
         text += "; on the CPU: " + ", ".join(f"{op} x{n}" for op, n in sorted(cpu_ops.items()))
     size = mapping.get("parameter_bytes")
@@ -244,26 +261,26 @@ def _edgetpu_text(mapping):
         text += (f". Parameters {_mib(size)} of about {_mib(ON_CHIP_CACHE_BYTES)} on-chip cache ("
                  + ("fits" if fits else "does not fit: the rest streams from host memory on every inference")
                  + ")")
-    return _e(text + ".")
+    return escape(text + ".")
 
 
-def _compile_text(compiled):
+def compile_text(compiled):
     """One escaped sentence on what edgetpu_compiler did (the converter's compile document), or nothing."""
     if not isinstance(compiled, dict):
         return ""
     if not compiled.get("ran"):
-        return _e(f"edgetpu_compiler did not run: {compiled.get('why', 'not requested')}.")
+        return escape(f"edgetpu_compiler did not run: {compiled.get('why', 'not requested')}.")
     if compiled.get("error"):
-        return _e(f"edgetpu_compiler failed: {compiled['error']}.")
+        return escape(f"edgetpu_compiler failed: {compiled['error']}.")
     outputs = [os.path.basename(str(p)) for p in (compiled.get("outputs") or ()) if str(p).endswith(".tflite")]
-    return _e("edgetpu_compiler wrote " + (", ".join(outputs) if outputs else "no model") + ".")
+    return escape("edgetpu_compiler wrote " + (", ".join(outputs) if outputs else "no model") + ".")
 
 
-def _warnings(document):
+def warnings_section(document):
     found = list(document.get("warnings") or ()) + [f"data: {w}" for w in
                                                     ((document.get("data") or {}).get("warnings") or ())]
     unique = list(dict.fromkeys(str(w) for w in found))
-    items = "".join(f"<li>{_e(w)}</li>" for w in unique)
+    items = "".join(f"<li>{escape(w)}</li>" for w in unique)
     return "<h2>Warnings</h2>" + (f"<ul>{items}</ul>" if unique else "<p>none</p>")
 
 
@@ -273,19 +290,19 @@ def _curves(document):
         return "<h2>Training curves</h2><p>no epochs recorded</p>"
     best = document.get("best_epoch")
     picture = charts.training_curves(history, best_epoch=best)
-    return (f"<h2>Training curves</h2><p>{_e(_curves_sentence(len(history), best, document.get('stopped_early')))}"
-            f"</p>{_picture(picture, 'training curves')}")
+    return (f"<h2>Training curves</h2><p>{escape(curves_sentence(len(history), best, document.get('stopped_early')))}"
+            f"</p>{inline_picture(picture, 'training curves')}")
 
 
-def _curves_sentence(epochs, best, stopped_early):
+def curves_sentence(epochs, best, stopped_early):
     """"6 epochs, best epoch 5 (...), stopped early" from the best epoch (a number, or {phase: number}) and
     whether training stopped early (a bool, or {phase: bool})."""
     sentence = f"{epochs} {'epoch' if epochs == 1 else 'epochs'}"
     if isinstance(best, dict) and best:
-        sentence += (", best epoch of each phase: " + ", ".join(f"{phase} {_number(n)}" for phase, n in best.items())
+        sentence += (", best epoch of each phase: " + ", ".join(f"{phase} {number(n)}" for phase, n in best.items())
                      + " (the model keeps the last phase's best weights)")
     elif best is not None:
-        sentence += f", best epoch {_number(best)} (its weights are kept)"
+        sentence += f", best epoch {number(best)} (its weights are kept)"
     if isinstance(stopped_early, dict):
         stopped = [phase for phase, early in stopped_early.items() if early]
         if stopped:
@@ -303,7 +320,7 @@ def _confusions(document):
     parts = ["<h2>Confusion matrices (test pictures; rows: true class, columns: predicted)</h2>"]
     for name, matrix in shown:
         picture = charts.confusion_matrix_picture(matrix, labels, f"{name} model, test pictures")
-        parts.append(_picture(picture, f"confusion matrix, {name} model"))
+        parts.append(inline_picture(picture, f"confusion matrix, {name} model"))
     if len(shown) == 1 and len(tested_models(document)) == 2:
         parts.append("<p>The float model's confusion matrix is the same.</p>")
     return "".join(parts)
@@ -323,11 +340,11 @@ def _per_class(document):
     for label in labels:
         found = [(scores.get("per_class") or {}).get(label) or {} for scores in models.values()]
         support = next((f["support"] for f in found if f.get("support") is not None), None)
-        row = [label, _number(support)]
+        row = [label, number(support)]
         for f in found:
             row += [percent(f.get("precision")), percent(f.get("recall"))]
         rows.append(row)
-    return "<h2>Per class (test pictures)</h2>" + _table(header, rows)
+    return "<h2>Per class (test pictures)</h2>" + table(header, rows)
 
 
 def _misclassified(document):
@@ -342,8 +359,9 @@ def _misclassified(document):
         title = str(item.get("file") or "")
         if picture.problem:
             title += f" ({picture.problem})"
-        figures.append(f"<figure title='{_e(title)}'>{_picture(picture.image, item.get('file') or '', 'JPEG')}"
-                       f"<figcaption>{_e(misclassified_caption(item, with_model))}</figcaption></figure>")
+        thumbnail = inline_picture(picture.image, item.get("file") or "", "JPEG")
+        caption = escape(misclassified_caption(item, with_model))
+        figures.append(f"<figure title='{escape(title)}'>{thumbnail}<figcaption>{caption}</figcaption></figure>")
     note = (f"<p>The {len(shown)} most confident of {len(every)} mistakes; all are listed in {JSON_NAME}.</p>"
             if len(shown) < len(every) else
             "<p>Most confident first: a confident mistake can be a picture filed under the wrong class.</p>")
@@ -356,19 +374,19 @@ def _data(document):
         return ""
     parts = ["<h2>Data</h2>"]
     if data.get("source"):
-        parts.append(f"<p>From {_e(data['source'])}.</p>")
+        parts.append(f"<p>From {escape(data['source'])}.</p>")
     per_class = data.get("per_class") or {}
     splits = ("train", "val", "test")
-    rows = [[label] + [_number((per_class.get(label) or {}).get(split)) for split in splits]
+    rows = [[label] + [number((per_class.get(label) or {}).get(split)) for split in splits]
             for label in class_names(document) + [name for name in per_class if name not in class_names(document)]
             if label in per_class]
-    rows.append(["all"] + [_number(data.get(split)) for split in splits])
-    parts.append(_table(("class", "train", "validation", "test"), rows))
+    rows.append(["all"] + [number(data.get(split)) for split in splits])
+    parts.append(table(("class", "train", "validation", "test"), rows))
     skipped_files = [item for item in (data.get("skipped_files") or ()) if isinstance(item, dict)]
     skipped = data.get("skipped", len(skipped_files))
-    parts.append(f"<p>{_e(_number(skipped))} {'file' if skipped == 1 else 'files'} skipped.</p>")
+    parts.append(f"<p>{escape(number(skipped))} {'file' if skipped == 1 else 'files'} skipped.</p>")
     if skipped_files:
-        parts.append(_table(("file", "reason"), [(item.get("file", ""), item.get("reason", ""))
+        parts.append(table(("file", "reason"), [(item.get("file", ""), item.get("reason", ""))
                                                  for item in skipped_files[:MAX_SKIPPED_ROWS]]))
         if len(skipped_files) > MAX_SKIPPED_ROWS:
             parts.append(f"<p>The first {MAX_SKIPPED_ROWS} of {len(skipped_files)}; all are listed in "
@@ -390,18 +408,18 @@ def recipe_rows(recipe):
     return rows
 
 
-def _recipe(document):
+def recipe_section(document):
     recipe = document.get("recipe") or {}
     if not recipe:
         return ""
-    return "<h2>Recipe</h2>" + _table(("setting", "value"), recipe_rows(recipe))
+    return "<h2>Recipe</h2>" + table(("setting", "value"), recipe_rows(recipe))
 
 
-def _timings(document):
+def timings_section(document):
     timings = document.get("timings") or {}
     if not timings:
         return ""
-    return "<h2>Time per phase (s)</h2>" + _table(("phase", "seconds"),
+    return "<h2>Time per phase (s)</h2>" + table(("phase", "seconds"),
                                                   [(k, f"{v:.1f}" if isinstance(v, (int, float)) else "n/a")
                                                    for k, v in timings.items()])
 
@@ -414,12 +432,12 @@ def _ensemble(document):
     rows = []
     for row in comparison:
         fits = row.get("fits_cache")
-        rows.append((row.get("name", ""), percent(row.get("accuracy")), _number(row.get("latency_ms")),
+        rows.append((row.get("name", ""), percent(row.get("accuracy")), number(row.get("latency_ms")),
                      _mib(row.get("parameter_bytes")), "n/a" if fits is None else "yes" if fits else "no"))
     members = ensemble.get("members") or []
-    listed = f"<p>Members: {_e(', '.join(str(m) for m in members))}.</p>" if members else ""
+    listed = f"<p>Members: {escape(', '.join(str(m) for m in members))}.</p>" if members else ""
     return ("<h2>Ensemble comparison</h2>" + listed
-            + _table(("model", "test accuracy", "latency (ms)", "parameters", "fits the on-chip cache"), rows))
+            + table(("model", "test accuracy", "latency (ms)", "parameters", "fits the on-chip cache"), rows))
 
 
 STYLE = ("<style>body{font-family:sans-serif;max-width:1040px;margin:2em auto}table{border-collapse:collapse;"
@@ -433,20 +451,32 @@ def to_html(document):
     training curves, confusion matrices, per-class table, misclassified pictures, data, recipe, timings,
     ensemble comparison."""
     document = plain(document)
-    sections = (_summary, _warnings, _curves, _confusions, _per_class, _misclassified, _data, _recipe,
-                _timings, _ensemble)
-    body = "".join(section(document) for section in sections)
-    title = _e(f"{document.get('model', 'model')}: training report")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>{STYLE}</head>"
-            f"<body>{body}</body></html>")
+    sections = (_summary, warnings_section, _curves, _confusions, _per_class, _misclassified, _data, recipe_section,
+                timings_section, _ensemble)
+    return html_page(f"{document.get('model', 'model')}: training report",
+                     "".join(section(document) for section in sections))
+
+
+def html_page(title, body, style=""):
+    """One self-contained page: `title` (plain text, escaped here), the report's style with `style` (CSS rules)
+    added, and `body` (HTML)."""
+    extra = f"<style>{style}</style>" if style else ""
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>{STYLE}{extra}"
+            f"</head><body>{body}</body></html>")
 
 
 def write(out_dir, document):
     """Write `train_report.json` and `train_report.html` into `out_dir` (created if needed), each atomically;
     returns their paths as `ReportFiles(json_path, html_path)`."""
-    out_dir = os.fspath(out_dir)
     document = plain(document)
-    text, page = json.dumps(document, indent=2, allow_nan=False), to_html(document)
+    return save(out_dir, document, to_html(document))
+
+
+def save(out_dir, document, page):
+    """Write `document` (already `plain`) as `train_report.json` and `page` as `train_report.html` into
+    `out_dir` (created if needed), each atomically; returns `ReportFiles(json_path, html_path)`."""
+    out_dir = os.fspath(out_dir)
+    text = json.dumps(document, indent=2, allow_nan=False)
     try:
         os.makedirs(out_dir, exist_ok=True)
         json_path = write_atomic(os.path.join(out_dir, JSON_NAME), text)
