@@ -28,6 +28,11 @@ with their load while CPU seconds barely do, so the CPU ratios tell a busy spell
    epoch, 2,000 and then 20,000 pictures, each in a fresh process: peak RSS of both (target: 20,000 /
    2,000 <= 1.1, flat).
 
+5. Detector step (issue 13): EfficientDet-Lite0's training step as `edgekit train efficientdet-lite0` runs it
+   (recipe.DETECTOR: the whole network, backbone batch norm frozen) fed by `box_input.box_dataset` (decode, scale
+   jitter, flip, anchor matching) against bare `fit` on the same pictures and targets in memory, on a composite
+   set of `tests/training/box_sets.py`; alternating blocks as in part 3. Target <= 1.15x.
+
 TensorFlow's op determinism is on in every part, as `train_run` turns it on, so no part gains from it.
 Prints one JSON document on stdout (`ratios`: value, target, met) and exits 0: it reports, it does not judge.
 
@@ -50,6 +55,7 @@ from shared_testdata import ROOT
 
 sys.path.insert(0, str(ROOT / "tests" / "training"))
 
+from box_sets import composite_set  # noqa: E402
 from picture_sets import PHOTOS, digits_folder, photo, photo_folder, random_crops  # noqa: E402
 
 MODEL = "efficientnet-lite0"
@@ -60,6 +66,9 @@ SEED = 0
 TARGET_HEAD_ONLY = 1.3
 TARGET_FINE_TUNE_STEP = 1.15
 TARGET_MEMORY = 1.1
+# Issue 13: a detector's training step fed by its pipeline against bare fit on in-memory tensors.
+TARGET_DETECTOR_STEP = 1.15
+DETECTOR = "efficientdet-lite0"
 # The forward pass's batch (the issue's baseline A) and the tiny streaming model's.
 PREDICT_BATCH = 32
 STREAM_BATCH = 64
@@ -71,10 +80,10 @@ FACES_EACH = 100
 CLASSES = DIGITS + len(FACE_CLASSES) + len(PHOTOS)
 
 FULL = dict(pictures=1000, size=224, rounds=2, fine_tune_steps=20, fine_tune_blocks=2, stream_small=2000,
-            stream_large=20000, stream_size=64)
+            stream_large=20000, stream_size=64, detector_size=320, detector_steps=20)
 QUICK = dict(pictures=320, size=128, rounds=1, fine_tune_steps=6, fine_tune_blocks=2, stream_small=500,
-             stream_large=5000, stream_size=64)
-PARTS = ("forward", "edgekit", "model_maker", "fine_tune", "memory")
+             stream_large=5000, stream_size=64, detector_size=128, detector_steps=6)
+PARTS = ("forward", "edgekit", "model_maker", "fine_tune", "memory", "detector_step")
 
 
 # --- measuring -----------------------------------------------------------------------------------------------
@@ -503,8 +512,65 @@ def worker_stream(folder, count, size):
             "all_in_memory_would_take_mib": round(len(subset.paths) * size * size * 3 * 4 / 2 ** 20, 1)}
 
 
+def worker_detector_step(folder, size, steps, blocks):
+    """Detector training steps (the default recipe: the whole network, backbone batch norm frozen) fed by
+    `box_input.box_dataset` (decode, scale jitter, flip, anchor matching) against bare `fit` on the same pictures'
+    pixels and targets held in memory, alternating blocks; as worker_fine_tune."""
+    import math
+
+    import tensorflow as tf
+
+    from edgekit.training import box_input, labelled_boxes, object_detector, recipe
+
+    deterministic_tensorflow()
+    splits = labelled_boxes.read_boxes(folder, val_split=0.0, test_split=0.0)
+    detector_recipe = dict(recipe.DETECTOR._asdict())
+    settings = object_detector.Settings(DETECTOR, "imagenet", (int(size), int(size)), detector_recipe, SEED)
+    batch = recipe.DETECTOR.batch_size
+    per_block = max(1, int(steps) // int(blocks))
+    model = object_detector.build(settings, len(splits.class_names))
+    object_detector.compile_for_training(model, detector_recipe, math.ceil(len(splits.train) / batch),
+                                         len(splits.class_names))
+    input_size, anchors = (int(size), int(size)), model.edgekit_anchors
+
+    def pipeline(epoch, count, jitter=tuple(recipe.DETECTOR.jitter), flip=recipe.DETECTOR.flip):
+        return box_input.box_dataset(splits.train, input_size, anchors, batch, SEED, epoch, True, jitter,
+                                     flip).take(count)
+
+    def ours(epoch):
+        dataset = pipeline(epoch, per_block + 1)
+        return timed_block(lambda callbacks: model.fit(dataset, epochs=1, verbose=0, callbacks=callbacks))
+
+    model.fit(pipeline(99, 2), epochs=1, verbose=0)
+    runs = {"ours": [ours(0)], "bare": []}
+    streaming_peak = peak_mib()
+    held = list(pipeline(0, per_block + 1, None, False))
+    pixels = tf.concat([x for x, _ in held], 0)
+    box_targets = tf.concat([y[0] for _, y in held], 0)
+    class_targets = tf.concat([y[1] for _, y in held], 0)
+
+    def bare():
+        return timed_block(lambda callbacks: model.fit(pixels, (box_targets, class_targets), batch_size=batch,
+                                                       epochs=1, shuffle=False, verbose=0, callbacks=callbacks))
+
+    runs["bare"].append(bare())
+    for block in range(1, int(blocks)):
+        runs["ours"].append(ours(block))
+        runs["bare"].append(bare())
+    figures = {}
+    for name, blocks_run in runs.items():
+        every = [t for block in blocks_run for t in block.seconds]
+        figures[name] = {"seconds_per_step": round(float(np.mean(every)), 4),
+                         "median_seconds_per_step": round(float(np.median(every)), 4),
+                         "pictures_per_s": round(batch / float(np.mean(every)), 2), "steps": len(every),
+                         "cpu_seconds_per_step": round(sum(b.cpu_seconds for b in blocks_run)
+                                                       / sum(b.steps for b in blocks_run), 4)}
+    return {**figures, "batch": batch, "size": int(size), "jitter": recipe.DETECTOR.jitter,
+            "peak_mib_streaming": streaming_peak, "peak_mib_with_in_memory_tensor": peak_mib()}
+
+
 WORKERS = {"forward": worker_forward, "edgekit": worker_edgekit, "model_maker": worker_model_maker,
-           "fine_tune": worker_fine_tune, "stream": worker_stream}
+           "fine_tune": worker_fine_tune, "stream": worker_stream, "detector_step": worker_detector_step}
 
 
 def run_worker(*args):
@@ -572,6 +638,13 @@ def ratios_of(report):
         found["fine_tune_step_vs_bare_fit_cpu_seconds"] = ratio(get("fine_tune", "ours", "cpu_seconds_per_step"),
                                                                 get("fine_tune", "bare", "cpu_seconds_per_step"),
                                                                 None)
+    if "detector_step" in report:
+        found["detector_step_vs_bare_fit"] = ratio(get("detector_step", "ours", "seconds_per_step"),
+                                                   get("detector_step", "bare", "seconds_per_step"),
+                                                   TARGET_DETECTOR_STEP)
+        found["detector_step_vs_bare_fit_cpu_seconds"] = ratio(
+            get("detector_step", "ours", "cpu_seconds_per_step"), get("detector_step", "bare", "cpu_seconds_per_step"),
+            None)
     if "memory" in report:
         small, large = get("memory", "small", "peak_mib"), get("memory", "large", "peak_mib")
         found["peak_memory_large_vs_small"] = ratio(large, small, TARGET_MEMORY)
@@ -605,6 +678,8 @@ def main(argv=None):
     parser.add_argument("--stream-small", type=int, help=f"pictures streamed, small run [{FULL['stream_small']}]")
     parser.add_argument("--stream-large", type=int, help=f"pictures streamed, large run [{FULL['stream_large']}]")
     parser.add_argument("--stream-size", type=int, help=f"streamed pictures' size [{FULL['stream_size']}]")
+    parser.add_argument("--detector-size", type=int, help=f"detector input size [{FULL['detector_size']}]")
+    parser.add_argument("--detector-steps", type=int, help=f"timed detector steps per feed [{FULL['detector_steps']}]")
     parser.add_argument("--skip", nargs="+", choices=PARTS, default=[], help="parts not to run")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -646,6 +721,11 @@ def main(argv=None):
         if "fine_tune" not in args.skip:
             report["fine_tune"] = run_worker("fine_tune", folder, size, settings["fine_tune_steps"],
                                              settings["fine_tune_blocks"])
+        if "detector_step" not in args.skip:
+            boxes = composite_set(os.path.join(tmp, "boxes"), "coco", train=settings["detector_steps"] * 8 + 16,
+                                  val=0, test=0, seed=SEED)
+            report["detector_step"] = run_worker("detector_step", boxes, settings["detector_size"],
+                                                 settings["detector_steps"], settings["fine_tune_blocks"])
         if "memory" not in args.skip:
             streamed = streaming_folder(os.path.join(tmp, "stream"), settings["stream_large"], settings["stream_size"])
             report["memory"] = {

@@ -1,5 +1,5 @@
-"""`edgekit train`: a user's own classes on an EfficientNet-Lite, from a folder of pictures to a checked,
-int8, Edge TPU ready model, with a report."""
+"""`edgekit train`: a user's own classes on an EfficientNet-Lite, or their own boxes on an EfficientDet-Lite, from
+pictures to a checked, int8, Edge TPU ready model, with a report."""
 
 import os
 
@@ -9,7 +9,7 @@ from edgekit.cli.common import handles_errors, json_option, print_output, warnin
 
 from edgekit.train import DEFAULT_MODEL
 from edgekit.training.labelled_data import TEST_SPLIT, VAL_SPLIT
-from edgekit.training.recipe import FINE_TUNE, HEAD_ONLY
+from edgekit.training.recipe import AUTOML_RATE_PER_PICTURE, DETECTOR, FINE_TUNE, HEAD_ONLY
 
 
 def _fraction(ctx, param, value):
@@ -20,16 +20,19 @@ def _fraction(ctx, param, value):
 
 @click.command("train")
 @click.argument("model", default=DEFAULT_MODEL)
-@click.option("--data", required=True, type=click.Path(), help="Training pictures: a folder with one sub-folder per "
-              "class, or a CSV of path,label[,train|val|test].")
+@click.option("--data", required=True, type=click.Path(), help="Classifiers: a folder with one sub-folder per class, "
+              "or a CSV of path,label[,train|val|test]. Detectors: a COCO folder or .json, a Pascal VOC folder, a "
+              "YOLO folder, or Model Maker's CSV.")
 @click.option("--out", "out_dir", required=True, type=click.Path(), help="Output folder (new or empty).")
 @click.option("--weights", help="imagenet (the default where the zoo has it), none, or your own .keras "
-                                "classifier to start from.")
+                                "model trained before to start from.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Most epochs (early stopping may end sooner) "
-              f"[head: {HEAD_ONLY.epochs}, --fine-tune: {FINE_TUNE.epochs}].")
-@click.option("--batch-size", type=click.IntRange(min=1), help=f"Pictures per step [{HEAD_ONLY.batch_size}].")
+              f"[head: {HEAD_ONLY.epochs}, --fine-tune: {FINE_TUNE.epochs}, detectors: {DETECTOR.epochs}].")
+@click.option("--batch-size", type=click.IntRange(min=1), help=f"Pictures per step [{HEAD_ONLY.batch_size}, "
+              f"detectors: {DETECTOR.batch_size}].")
 @click.option("--learning-rate", type=click.FloatRange(min=0.0, min_open=True),
-              help=f"SGD learning rate [head: {HEAD_ONLY.learning_rate}, --fine-tune: {FINE_TUNE.learning_rate}].")
+              help=f"SGD learning rate [head: {HEAD_ONLY.learning_rate}, --fine-tune: {FINE_TUNE.learning_rate}, "
+                   f"detectors: {AUTOML_RATE_PER_PICTURE:g} x the batch size].")
 @click.option("--fine-tune", is_flag=True, help="After the head, train the whole network (slower; usually more "
                                                 "accurate on pictures unlike ImageNet's).")
 @click.option("--val", "val_data", type=click.Path(), help="Validation pictures of their own (folder or CSV).")
@@ -38,7 +41,12 @@ def _fraction(ctx, param, value):
 @click.option("--test", "test_data", type=click.Path(), help="Test pictures of their own (folder or CSV).")
 @click.option("--test-split", type=float, callback=_fraction,
               help=f"Share of --data held out for testing [{TEST_SPLIT}].")
-@click.option("--augment/--no-augment", default=None, help="Random resized crops and flips [on with --fine-tune].")
+@click.option("--freeze-backbone", is_flag=True, help="Detectors: train only the BiFPN and heads (faster; for small "
+                                                      "data).")
+@click.option("--classes", type=click.Path(), help="Detectors: a text file of the class names, one a line, in order "
+                                                  "(default: the data's own).")
+@click.option("--augment/--no-augment", default=None, help="Random resized crops and flips [on with --fine-tune]; "
+                                                          "detectors: scale jitter and flips [on].")
 @click.option("--seed", default=0, show_default=True, help="Seed of splits, order, augmentation and dropout.")
 @click.option("--input-size", type=click.IntRange(min=32), help="Input side in pixels instead of the model's own.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run whose checkpoint is in --out.")
@@ -53,15 +61,17 @@ def _fraction(ctx, param, value):
 @json_option()
 @handles_errors
 def train_command(model, data, out_dir, weights, epochs, batch_size, learning_rate, fine_tune, val_data, val_split,
-                  test_data, test_split, augment, seed, input_size, resume, overwrite, no_compile, ensemble_members,
-                  compare_with, as_json):
-    """Train MODEL (an EfficientNet-Lite of the zoo) on your own labelled pictures, then write the Keras model,
-    labels.txt, the int8 .tflite for the Edge TPU and train_report.html into --out.
+                  test_data, test_split, freeze_backbone, classes, augment, seed, input_size, resume, overwrite,
+                  no_compile, ensemble_members, compare_with, as_json):
+    """Train MODEL (an EfficientNet-Lite or EfficientDet-Lite of the zoo) on your own labelled pictures or boxes,
+    then write the Keras model, labels.txt, the int8 .tflite for the Edge TPU and train_report.html into --out.
 
     \b
     Example:
       edgekit train efficientnet-lite0 --data pictures/ --out trained/
       edgekit run trained/efficientnet-lite0_int8.tflite photo.jpg
+      edgekit train efficientdet-lite0 --data coco_folder/ --out detector/
+      edgekit run detector/efficientdet-lite0_int8.tflite photo.jpg --save boxes.png
     """
     # TensorFlow's C++ start-up and tf.data chatter would bury the epoch lines (set the variable to see it).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -71,8 +81,18 @@ def train_command(model, data, out_dir, weights, epochs, batch_size, learning_ra
         raise click.UsageError("give --val or --val-split, not both")
     if test_data and test_split:
         raise click.UsageError("give --test or --test-split, not both")
-    options = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "fine_tune": fine_tune,
-               "val": val_data, "test": test_data, "augment": augment, "seed": seed, "input_size": input_size}
+    detector = _is_detector(model)
+    classifier_only = [flag for flag, given in (("--fine-tune", fine_tune), ("--ensemble", ensemble_members))
+                       if given]
+    detector_only = [flag for flag, given in (("--freeze-backbone", freeze_backbone), ("--classes", classes)) if given]
+    if detector and classifier_only:
+        raise click.UsageError(f"{', '.join(classifier_only)}: for classifiers; a detector trains its whole network "
+                               "by default (--freeze-backbone trains only the BiFPN and heads)")
+    if not detector and detector_only:
+        raise click.UsageError(f"{', '.join(detector_only)}: for detectors (efficientdet-lite*)")
+    options = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "val": val_data,
+               "test": test_data, "augment": augment, "seed": seed, "input_size": input_size}
+    options.update({"freeze_backbone": freeze_backbone, "classes": classes} if detector else {"fine_tune": fine_tune})
     if val_split is not None or val_data:
         options["val_split"] = val_split or 0.0
     if test_split is not None or test_data:
@@ -93,7 +113,14 @@ def train_command(model, data, out_dir, weights, epochs, batch_size, learning_ra
                                      compile=not no_compile, log=lambda line: click.echo(line, err=True), **options)
     for line in exported.document["warnings"]:
         cli_warning(line)
-    print_output(exported, as_json, format_training, training_document)
+    print_output(exported, as_json, format_detection if detector else format_training, training_document)
+
+
+def _is_detector(model):
+    from edgekit import models
+    from edgekit.runtime.tasks import DETECTION
+
+    return not os.path.exists(model) and models.model_entry(model).task == DETECTION
 
 
 def training_document(exported):
@@ -102,7 +129,7 @@ def training_document(exported):
 
 def format_training(exported):
     doc = exported.document
-    files, test = doc["files"], doc["metrics"].get("test")
+    test = doc["metrics"].get("test")
     lines = [f"model          {doc['model']}, {len(doc['labels'])} classes: {', '.join(doc['labels'][:8])}"
              + (" ..." if len(doc["labels"]) > 8 else "")]
     val = doc["metrics"].get("val")
@@ -111,9 +138,36 @@ def format_training(exported):
     if test:
         lines.append(f"test           float accuracy {test['float']['accuracy']:.3f}, int8 accuracy "
                      f"{test['int8']['accuracy']:.3f} ({test['int8']['count']} pictures)")
-    e = doc["edgetpu"]
-    lines.append(f"edge tpu       {e['tpu']} of {e['ops']} ops predicted on the Edge TPU"
-                 + (f"; on the CPU: {', '.join(sorted(e['cpu_ops']))}" if e["cpu_ops"] else ""))
+    lines.append(_edgetpu_line(doc["edgetpu"]))
+    lines += _files_lines(doc)
+    spent = sum(doc["timings"].get(k, 0.0) for k in ("scan", "train_total", "convert", "evaluate_int8"))
+    lines.append(f"time           {spent:.1f} s")
+    return "\n".join(lines)
+
+
+def format_detection(exported):
+    doc = exported.document
+    test = doc.get("test")
+    lines = [f"model          {doc['model']}, {len(doc['classes'])} classes: {', '.join(doc['classes'][:8])}"
+             + (" ..." if len(doc["classes"]) > 8 else "")]
+    if test:
+        lines.append(f"test           float mAP {test['float']['map']:.3f} (mAP@0.5 {test['float']['map50']:.3f}), "
+                     f"int8 mAP {test['int8']['map']:.3f} (mAP@0.5 {test['int8']['map50']:.3f}), "
+                     f"{test['int8']['pictures']} pictures")
+    lines.append(_edgetpu_line(doc["edgetpu"]))
+    lines += _files_lines(doc)
+    spent = sum(doc["timings"].get(k, 0.0) for k in ("scan", "train", "convert", "evaluate"))
+    lines.append(f"time           {spent:.1f} s")
+    return "\n".join(lines)
+
+
+def _edgetpu_line(mapping):
+    return (f"edge tpu       {mapping['tpu']} of {mapping['ops']} ops predicted on the Edge TPU"
+            + (f"; on the CPU: {', '.join(sorted(mapping['cpu_ops']))}" if mapping["cpu_ops"] else ""))
+
+
+def _files_lines(doc):
+    files, lines = doc["files"], []
     for key, title in (("keras", "keras model"), ("int8", "int8 model"), ("edgetpu", "compiled"),
                        ("labels", "labels"), ("report", "report")):
         if files.get(key):
@@ -122,9 +176,7 @@ def format_training(exported):
         why = (doc.get("compile") or {}).get("why")
         if why and why != "not requested":
             lines.append(f"not compiled   {why}")
-    spent = sum(doc["timings"].get(k, 0.0) for k in ("scan", "train_total", "convert", "evaluate_int8"))
-    lines.append(f"time           {spent:.1f} s")
-    return "\n".join(lines)
+    return lines
 
 
 def ensemble_document(result):

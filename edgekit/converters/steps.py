@@ -275,8 +275,9 @@ def label_and_verify(int8_bytes, source, calibration, options, corrected):
     method_text = (f"{settings.method}{' + bias correction' if corrected else ''} "
                    f"({len(calibration.pictures.pixels)} images, seed {settings.seed})")
     height, width, _ = source.shape
+    detection = options.detection._asdict() if source.task == tasks.DETECTION else None
     metadata = metadata_document(source.task, (width, height), source.mean, source.std, source.resize,
-                                 source.labels, source.provenance, method_text)
+                                 source.labels, source.provenance, method_text, detection=detection)
     labelled = embed_metadata(int8_bytes, metadata)
     model = read_model(labelled, name=int8_name(source))
     verdict = verify.verify(model, strict=options.outputs.strict)

@@ -52,8 +52,10 @@ def _load_keras_file(path, custom_objects):
     elif _weights_only_h5(path):
         raise ModelLoadError(f"{path}: holds weights only, not a model: build the model first (e.g. "
                              "edgekit.models.create(name, weights=path)) or save the whole model as .keras")
+    from edgekit.models.efficientdet_lite.detector import restore_attributes
+
     try:
-        return keras.models.load_model(path, custom_objects=custom_objects, compile=False)
+        return restore_attributes(keras.models.load_model(path, custom_objects=custom_objects, compile=False))
     except (TypeError, ValueError) as e:
         unknown = _unknown_object(e)
         if unknown:

@@ -56,7 +56,9 @@ def _box_color(class_id):
 
 
 def caption(obj, labels=None):
-    """The text drawn above a box: "label 0.87"."""
+    """The text drawn above a box: "label 0.87", or the label alone for a box with no score (ground truth)."""
+    if obj.score is None:
+        return label_name(labels, obj.id)
     return f"{label_name(labels, obj.id)} {obj.score:.2f}"
 
 

@@ -23,7 +23,7 @@ from edgekit.files import write_atomic
 
 METADATA_NAME = "edgekit"
 SIDECAR_SUFFIX = ".edgekit.json"
-FIELDS = ("task", "labels", "input_size", "mean", "std", "resize", "cpu_model", "source", "calibration",
+FIELDS = ("task", "labels", "input_size", "mean", "std", "resize", "detection", "cpu_model", "source", "calibration",
           "edgekit_version")
 
 
@@ -53,9 +53,13 @@ def read_edgekit_metadata(model):
 
 
 def metadata_document(task, input_size, mean, std, resize, labels=None, source=None, calibration=None,
-                      cpu_model=None):
-    """The metadata dict, with only known fields and JSON-ready values (this edgekit's version recorded)."""
+                      cpu_model=None, detection=None):
+    """The metadata dict, with only known fields and JSON-ready values (this edgekit's version recorded).
+    detection: the post-processing op's settings of a detector (max_detections, score_threshold,
+    iou_threshold), as a dict."""
     values = {"task": task, "labels": list(labels) if labels else None,
+              "detection": {k: (int(v) if k == "max_detections" else float(v)) for k, v in detection.items()}
+              if detection else None,
               "input_size": [int(input_size[0]), int(input_size[1])], "mean": float(mean), "std": float(std),
               "resize": resize, "cpu_model": cpu_model, "source": source, "calibration": calibration,
               "edgekit_version": __version__}

@@ -130,12 +130,12 @@ def pair_layout(width, height, side=EXAMPLE_SIDE):
 
 def _objects(found, scale, scored):
     """`Object`s of ground truth [(class, (xmin, ymin, xmax, ymax))] or predictions [(class, score, box)]
-    with the boxes scaled; ground truth is certain, so it is drawn with score 1."""
+    with the boxes scaled; ground truth has no score, so it is captioned with its label alone."""
     objects = []
     for item in found or ():
-        class_index, score, corners = (item[0], item[1], item[2]) if scored else (item[0], 1.0, item[1])
+        class_index, score, corners = (item[0], float(item[1]), item[2]) if scored else (item[0], None, item[1])
         bbox = BBox(*(float(v) for v in corners)).scale(scale, scale)
-        objects.append(Object(int(class_index), float(score), bbox))
+        objects.append(Object(int(class_index), score, bbox))
     return objects
 
 

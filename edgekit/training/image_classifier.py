@@ -40,7 +40,7 @@ Settings = namedtuple("Settings", "model weights input_size fine_tune head fine 
 Scores = namedtuple("Scores", "accuracy loss per_class confusion predicted confidence count")
 
 
-def _log(log, text):
+def say(log, text):
     if log is not None:
         log(text)
 
@@ -93,7 +93,7 @@ def extract_features(features, subset, input_size, batch_size, label):
     """Pooled features [N, F] of every picture of `subset` through the frozen backbone, with a progress bar."""
     steps = -(-len(subset.paths) // batch_size)
     dataset = pictures_only(subset, input_size, batch_size)
-    with Progress(steps, f"features of {label}", unit="batch") as bar, _reading_errors():
+    with Progress(steps, f"features of {label}", unit="batch") as bar, reading_errors():
         return features.predict(dataset, verbose=0, callbacks=[_BatchProgress(bar)])
 
 
@@ -209,35 +209,27 @@ class EpochLoop:
             self.history.append(row)
             self.best[phase] = best
             self.timings[phase] = round(self.timings.get(phase, 0.0) + row["seconds"], 3)
-            _log(self.log, _epoch_line(row, phase_recipe.epochs, number + 1))
+            say(self.log, _epoch_line(row, phase_recipe.epochs, number + 1))
             self.save(phase, optimizer, best_weights)
         if best_weights is not None:
             trained.set_weights(best_weights)
         return best_weights
 
 
-def _restore_optimizer(optimizer, variables, arrays):
-    if len(arrays) != len(optimizer.variables):
-        raise resume.ResumeError("the checkpoint's optimizer state does not fit this model; start again with "
-                                 "--overwrite")
-    for variable, value in zip(optimizer.variables, arrays):
-        variable.assign(value)
-
-
 def _fit_one(trained, dataset):
-    with _reading_errors():
+    with reading_errors():
         history = trained.fit(dataset, epochs=1, verbose=0, shuffle=False).history
     return history["loss"][-1], history["accuracy"][-1]
 
 
 def _evaluate(trained, dataset):
-    with _reading_errors():
+    with reading_errors():
         loss, accuracy = trained.evaluate(dataset, verbose=0)[:2]
     return loss, accuracy
 
 
 @contextlib.contextmanager
-def _reading_errors():
+def reading_errors():
     """A picture that breaks after the scan (changed or removed while training) surfaces from tf.data as an
     OpError around edgekit's own message: one line instead, pointing at --resume."""
     try:
@@ -247,13 +239,6 @@ def _reading_errors():
         text = next((line.split("EdgekitError: ", 1)[1] for line in lines if "EdgekitError: " in line), lines[0])
         raise TrainingError(f"a picture could not be read during training ({text[:300]}); fix or remove it, then "
                             "run the same command with --resume") from None
-
-
-def _saved(state, stem):
-    if state is None:
-        return None
-    path = os.path.join(state["path"], f"{stem}.npz")
-    return resume.load_arrays(path) if os.path.isfile(path) else None
 
 
 def _class_weights(splits, num_classes, warnings):
@@ -273,7 +258,7 @@ def _compiled(trained, phase_recipe, steps, strategy, state):
         # Built here, inside the strategy's scope: several devices need their slots made there.
         optimizer.build(trained.trainable_variables)
         if state is not None:
-            _restore_optimizer(optimizer, trained.trainable_variables, _saved(state, "optimizer"))
+            resume.restore_optimizer(optimizer, resume.saved_arrays(state, "optimizer"))
     return optimizer
 
 
@@ -382,7 +367,7 @@ def train_run(splits, settings, head_recipe, fine_recipe, checkpoints=None, resu
     warnings = list(splits.warnings)
     class_weights = _class_weights(splits, num_classes, warnings)
     where = placement(devices)
-    _log(log, f"training on {where.text}")
+    say(log, f"training on {where.text}")
     with where.strategy.scope():
         features, name = backbone_for(settings.model, settings.weights, settings.input_size)
         model = attach_head(features, num_classes, head_recipe, name, settings.seed)
@@ -390,7 +375,7 @@ def train_run(splits, settings, head_recipe, fine_recipe, checkpoints=None, resu
     loop = EpochLoop(model, settings, checkpoints, fingerprint, log, state)
     if state is not None:
         model.load_weights(os.path.join(state["path"], "model.weights.h5"))
-        _log(log, f"resuming after epoch {state['epochs_done']} ({state['phase']})")
+        say(log, f"resuming after epoch {state['epochs_done']} ({state['phase']})")
     phase_now = state["phase"] if state else HEAD
     cached = None
 
@@ -414,7 +399,7 @@ def train_run(splits, settings, head_recipe, fine_recipe, checkpoints=None, resu
             fit_epoch, validate = epochs.fit_epoch, epochs.validate
         else:
             fit_epoch, validate = _on_features(trained, cached, splits, batch, settings.seed, class_weights)
-        loop.run(HEAD, head_recipe, trained, optimizer, fit_epoch, validate, _saved(state, "best"))
+        loop.run(HEAD, head_recipe, trained, optimizer, fit_epoch, validate, resume.saved_arrays(state, "best"))
         phase_now = FINE_TUNE if fine_recipe is not None else "done"
         state = None
 
@@ -457,7 +442,7 @@ def _fine_tune(model, features, splits, input_size, seed, fine_recipe, class_wei
     optimizer = _compiled(model, fine_recipe, steps, where.strategy, state)
     fit_epoch, validate = _on_pictures(model, splits, input_size, batch, seed, fine_recipe, class_weights)
     # Start from the head's result: fine-tuning is kept only where it lowers the validation loss.
-    best_weights = loop.start_from(FINE_TUNE, model, validate) or _saved(state, "best")
+    best_weights = loop.start_from(FINE_TUNE, model, validate) or resume.saved_arrays(state, "best")
     loop.run(FINE_TUNE, fine_recipe, model, optimizer, fit_epoch, validate, best_weights)
     set_drop_connect(features, drop_connect)
     if loop.kept_start(FINE_TUNE):
@@ -467,7 +452,7 @@ def _fine_tune(model, features, splits, input_size, seed, fine_recipe, class_wei
 
 def predict_pictures(model, subset, input_size, batch_size=32):
     """Class scores [N, C] of the float model for every picture of `subset`, read as `edgekit run` reads them."""
-    with _reading_errors():
+    with reading_errors():
         return model.predict(pictures_only(subset, input_size, batch_size), verbose=0)
 
 

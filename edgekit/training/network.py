@@ -92,7 +92,8 @@ def phase_optimizer(phase_recipe, steps_per_epoch):
         total = max(1, phase_recipe.epochs * steps_per_epoch - warmup)
         rate = keras.optimizers.schedules.CosineDecay(0.0 if warmup else rate, total, warmup_target=rate if warmup
                                                       else None, warmup_steps=warmup)
-    return keras.optimizers.SGD(learning_rate=rate, momentum=phase_recipe.momentum)
+    return keras.optimizers.SGD(learning_rate=rate, momentum=phase_recipe.momentum,
+                                weight_decay=getattr(phase_recipe, "weight_decay", None))
 
 
 def current_rate(optimizer):

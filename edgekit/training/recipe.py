@@ -47,6 +47,37 @@ CALIBRATION_SAMPLES = 300
 MISCLASSIFIED_SHOWN = 32
 
 
+# The detector's recipe (`edgekit train efficientdet-liteN`), google/automl EfficientDet's as TFLite Model Maker's
+# object detector used it (hparams_config.py; Model Maker's defaults: 50 epochs): SGD with momentum 0.9 at
+# 0.08 per 64 pictures scaled linearly with the batch (Goyal et al. 2017, arXiv:1706.02677), a one-epoch linear
+# warm-up then cosine decay, weight decay 4e-5; focal loss alpha 0.25 / gamma 1.5 and a Huber box loss (delta
+# 0.1) weighted 50 (their values live in detection_loss.py); scale jitter and a horizontal flip. The jitter range
+# is narrower than automl's 0.1 to 2.0, which is meant for hundreds of COCO epochs: at 0.1 a picture's objects
+# shrink to a few pixels, below what any anchor can learn, and a run of tens of epochs on a user's few hundred
+# pictures spends most of its steps on such views. The batch is
+# smaller than automl's 64 so a CPU or a small GPU can hold it. The backbone's batch-norm statistics stay
+# ImageNet's (small batches would replace them with noisy ones) and its stochastic depth is off, as when a
+# classifier is fine-tuned; with `freeze_backbone` the backbone does not train at all (small data).
+DetectorRecipe = namedtuple("DetectorRecipe", "epochs batch_size learning_rate momentum weight_decay warmup_epochs "
+                                              "cosine jitter flip freeze_backbone")
+AUTOML_RATE_PER_PICTURE = 0.08 / 64
+DETECTOR = DetectorRecipe(epochs=50, batch_size=8, learning_rate=AUTOML_RATE_PER_PICTURE * 8, momentum=0.9,
+                          weight_decay=4e-5, warmup_epochs=1, cosine=True, jitter=(0.5, 1.5), flip=True,
+                          freeze_backbone=False)
+
+
+def detector_recipe(epochs=None, batch_size=None, learning_rate=None, freeze_backbone=None, augment=None):
+    """The detector's recipe with the user's overrides; the learning rate follows the batch unless given."""
+    recipe = DETECTOR
+    if batch_size is not None:
+        recipe = recipe._replace(batch_size=batch_size, learning_rate=AUTOML_RATE_PER_PICTURE * batch_size)
+    changes = {k: v for k, v in (("epochs", epochs), ("learning_rate", learning_rate),
+                                 ("freeze_backbone", freeze_backbone)) if v is not None}
+    if augment is False:
+        changes.update(jitter=None, flip=False)
+    return recipe._replace(**changes)
+
+
 def recipe_for(fine_tune, epochs=None, batch_size=None, learning_rate=None, augment=None):
     """The recipe of a phase with the user's overrides: `fine_tune` picks the whole-network phase's."""
     base = FINE_TUNE if fine_tune else HEAD_ONLY

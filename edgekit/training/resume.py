@@ -36,15 +36,22 @@ class TrainingInterrupted(EdgekitError):
 
 
 def fingerprint(splits, settings):
-    """A digest of the pictures, their labels and splits, and the settings that shape the run."""
+    """A digest of the pictures, their labels (or boxes) and splits, and the settings that shape the run."""
     digest = hashlib.sha256()
     digest.update(json.dumps({"classes": list(splits.class_names), "settings": settings}, sort_keys=True).encode())
     for name in ("train", "val", "test"):
         subset = getattr(splits, name)
         digest.update(name.encode())
-        if subset is not None:
+        if subset is None:
+            continue
+        if hasattr(subset, "paths"):  # a classifier's Subset
             for path, label in zip(subset.paths, subset.labels):
                 digest.update(f"{os.path.abspath(path)}\0{int(label)}\n".encode())
+        else:  # a detector's list of labelled_boxes.BoxPicture
+            for picture in subset:
+                digest.update(f"{os.path.abspath(picture.path)}\0".encode())
+                for values in (picture.boxes, picture.labels, picture.crowd):
+                    digest.update(np.ascontiguousarray(values).tobytes())
     return digest.hexdigest()[:24]
 
 
@@ -110,6 +117,22 @@ class CheckpointFolder:
 
     def remove(self):
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def saved_arrays(state, stem):
+    """The arrays a checkpoint `state` (as `CheckpointFolder.load` returns it) saved as `stem`, or None."""
+    if state is None:
+        return None
+    path = os.path.join(state["path"], f"{stem}.npz")
+    return load_arrays(path) if os.path.isfile(path) else None
+
+
+def restore_optimizer(optimizer, arrays):
+    """Give a built optimizer the variables a checkpoint saved."""
+    if arrays is None or len(arrays) != len(optimizer.variables):
+        raise ResumeError("the checkpoint's optimizer state does not fit this model; start again with --overwrite")
+    for variable, value in zip(optimizer.variables, arrays):
+        variable.assign(value)
 
 
 def save_arrays(path, values):

@@ -156,7 +156,7 @@ class TrainedClassifier:
         splits = self.trained.splits
         picked = calibration_pictures(splits.train, calibration_samples, self.trained.settings.seed)
         pixels = np.stack([input_data.load_pixels(p, self.trained.input_size, trainer.RESIZE) for p in picked])
-        trainer._log(log, f"converting to int8, calibrated on {len(pixels)} training pictures")
+        trainer.say(log, f"converting to int8, calibrated on {len(pixels)} training pictures")
         conversion = convert(self.model, pixels, out_dir, name=self.name, labels=labels_path, compile=compile,
                              task=CLASSIFICATION)
         self.timings["convert"] = round(time.perf_counter() - begun, 3)

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+from box_sets import composite_set
 from picture_sets import faces_folder
 
 SCRIPT = r"""
@@ -29,3 +30,27 @@ def test_two_devices_train_with_mirrored_strategy(tmp_path):
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["log"][0] == ("training on 2 devices with MirroredStrategy (/cpu:0, /cpu:1)")
     assert found["test"] >= 0.85 and found["val"] >= 0.85
+
+
+DETECTOR_SCRIPT = r"""
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from edgekit import train
+lines = []
+result = train.object_detector(sys.argv[1], input_size=128, epochs=2, freeze_backbone=True,
+                               devices=["/cpu:0", "/cpu:1"], log=lines.append)
+print(json.dumps({"log": lines, "history": result.history}))
+"""
+
+
+def test_a_detector_trains_on_two_devices(tmp_path):
+    data = composite_set(tmp_path / "coco", "coco", train=16, val=4, test=4, seed=2)
+    done = subprocess.run([sys.executable, "-c", DETECTOR_SCRIPT, str(data)], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["log"][0] == "training on 2 devices with MirroredStrategy (/cpu:0, /cpu:1)"
+    losses = [row["loss"] for row in found["history"]]
+    assert len(losses) == 2 and all(0 < loss < 10 for loss in losses)

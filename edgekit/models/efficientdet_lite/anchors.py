@@ -23,6 +23,13 @@ def feature_sizes(image_size, min_level=MIN_LEVEL, max_level=MAX_LEVEL):
     return sizes
 
 
+def anchor_count(image_size, min_level=MIN_LEVEL, max_level=MAX_LEVEL):
+    """How many anchors a detector of input `image_size` has (its outputs' second dimension)."""
+    from edgekit.models.efficientdet_lite.presets import ANCHORS_PER_LOCATION
+
+    return ANCHORS_PER_LOCATION * sum(rows * cols for rows, cols in feature_sizes(image_size, min_level, max_level))
+
+
 def generate_anchors(image_size, anchor_scale, min_level=MIN_LEVEL, max_level=MAX_LEVEL, num_scales=NUM_SCALES,
                      aspect_ratios=ASPECT_RATIOS):
     """[A, 4] anchors in pixels as (ymin, xmin, ymax, xmax)."""

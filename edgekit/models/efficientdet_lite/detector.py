@@ -54,7 +54,7 @@ def build_detector(variant, input_size, num_classes=COCO_CLASSES, weights=None, 
     if backbone_weights is not None:
         from edgekit.models import weights as weight_loading
 
-        detection_layers = [layer.name for layer in model.layers if not _BACKBONE_LAYER.match(layer.name)]
+        detection_layers = [layer.name for layer in model.layers if not is_backbone_layer(layer.name)]
         weight_loading.load_weights(model, backbone_weights, model_name=variant.backbone,
                                     allow_missing=detection_layers)
     if weights is not None:
@@ -62,6 +62,28 @@ def build_detector(variant, input_size, num_classes=COCO_CLASSES, weights=None, 
 
         weight_loading.load_weights(model, weights, model_name=name)
     return model
+
+
+def restore_attributes(model):
+    """Give a zoo detector loaded from a Keras file (`edgekit train`'s `<name>.keras`) the attributes the export
+    reads, which a saved file does not keep: its anchors follow from its variant (the model's name), its input
+    size and class count from its tensors. Other models are returned unchanged."""
+    from edgekit.models.registry import list_models
+
+    variant = model.name.replace("_", "-")
+    if tuple(getattr(model, "output_names", ())) != OUTPUT_NAMES or variant not in list_models(DETECTION):
+        return model
+    height, width = (int(side) for side in model.inputs[0].shape[1:3])
+    model.edgekit_task = DETECTION
+    model.edgekit_num_classes = int(model.outputs[1].shape[-1])
+    model.edgekit_anchors = anchor_lib.normalized_anchors((height, width), model_entry(variant).preset.anchor_scale)
+    model.edgekit_raw_pixels = True
+    return model
+
+
+def is_backbone_layer(name):
+    """Whether the layer called `name` belongs to the EfficientNet-Lite backbone (else the BiFPN or a head)."""
+    return bool(_BACKBONE_LAYER.match(name))
 
 
 def detect(model, pixels, score_threshold=0.4, iou_threshold=0.5, max_detections=25):

@@ -122,6 +122,15 @@ def get_raw_outputs(interpreter):
     return boxes[0], classes[0], scores[0], int(count.reshape(-1)[0])
 
 
+def picture_box(box, input_size, image_scale=(1.0, 1.0)):
+    """A normalized (ymin, xmin, ymax, xmax) box of an input of `input_size` (width, height), as a `BBox` in the
+    pixels of the picture that was resized into it by `image_scale` (x, y): truncated to ints, as pycoral does."""
+    width, height = input_size
+    ymin, xmin, ymax, xmax = (float(v) for v in box)
+    return BBox(xmin=xmin, ymin=ymin, xmax=xmax, ymax=ymax).scale(width / image_scale[0],
+                                                                   height / image_scale[1]).map(int)
+
+
 def get_objects(interpreter, score_threshold=-float("inf"), image_scale=(1.0, 1.0)):
     """pycoral's get_objects: detected `Object`s with score >= `score_threshold`, boxes in image pixels.
 
@@ -129,14 +138,10 @@ def get_objects(interpreter, score_threshold=-float("inf"), image_scale=(1.0, 1.
     returned by common.set_resized_input); boxes are mapped back through it and truncated to ints.
     """
     boxes, classes, scores, count = get_raw_outputs(interpreter)
-    width, height = common.input_size(interpreter)
-    scale_x, scale_y = image_scale
-    sx, sy = width / scale_x, height / scale_y
+    input_size = common.input_size(interpreter)
 
     def make(i):
-        ymin, xmin, ymax, xmax = (float(v) for v in boxes[i])
-        bbox = BBox(xmin=xmin, ymin=ymin, xmax=xmax, ymax=ymax).scale(sx, sy).map(int)
-        return Object(id=int(classes[i]), score=float(scores[i]), bbox=bbox)
+        return Object(id=int(classes[i]), score=float(scores[i]), bbox=picture_box(boxes[i], input_size, image_scale))
 
     # The op pads its outputs to max_detections; only the first `count` rows are detections.
     return [make(i) for i in range(min(count, len(scores))) if scores[i] >= score_threshold]
