@@ -411,6 +411,30 @@ def timed_block(fit):
     return Block(list(np.diff(ends)), cpu_seconds() - used, len(ends))
 
 
+def alternated(runs, ours, bare, blocks):
+    """`runs` ({"ours": [its first block], "bare": []}) after the bare feed's first block, then further blocks
+    of each in turn up to `blocks` of both, so that a busy spell on the machine falls on both feeds."""
+    runs["bare"].append(bare())
+    for block in range(1, int(blocks)):
+        runs["ours"].append(ours(block))
+        runs["bare"].append(bare())
+    return runs
+
+
+def step_figures(runs, batch):
+    """Seconds per step (mean, median, per block), pictures per second and CPU seconds per step of each feed."""
+    figures = {}
+    for name, blocks_run in runs.items():
+        every = [t for block in blocks_run for t in block.seconds]
+        figures[name] = {"seconds_per_step": round(float(np.mean(every)), 4),
+                         "median_seconds_per_step": round(float(np.median(every)), 4),
+                         "pictures_per_s": round(batch / float(np.mean(every)), 2), "steps": len(every),
+                         "per_block_seconds_per_step": [round(float(np.mean(b.seconds)), 4) for b in blocks_run],
+                         "cpu_seconds_per_step": round(sum(b.cpu_seconds for b in blocks_run)
+                                                       / sum(b.steps for b in blocks_run), 4)}
+    return figures
+
+
 def fine_tune_model(num_classes, input_size):
     """The whole network as the fine-tune phase trains it: batch norm frozen, recipe.FINE_TUNE's drop-connect
     rate, SGD at its rate."""
@@ -465,19 +489,7 @@ def worker_fine_tune(folder, size, steps, blocks):
         return timed_block(lambda callbacks: model.fit(pixels, labels, batch_size=batch, epochs=1, shuffle=False,
                                                        verbose=0, callbacks=callbacks))
 
-    runs["bare"].append(bare())
-    for block in range(1, int(blocks)):
-        runs["ours"].append(ours(block))
-        runs["bare"].append(bare())
-    figures = {}
-    for name, blocks_run in runs.items():
-        every = [t for block in blocks_run for t in block.seconds]
-        figures[name] = {"seconds_per_step": round(float(np.mean(every)), 4),
-                         "median_seconds_per_step": round(float(np.median(every)), 4),
-                         "pictures_per_s": round(batch / float(np.mean(every)), 2), "steps": len(every),
-                         "per_block_seconds_per_step": [round(float(np.mean(b.seconds)), 4) for b in blocks_run],
-                         "cpu_seconds_per_step": round(sum(b.cpu_seconds for b in blocks_run)
-                                                       / sum(b.steps for b in blocks_run), 4)}
+    figures = step_figures(alternated(runs, ours, bare, blocks), batch)
     return {**figures, "batch": batch, "augment": recipe.FINE_TUNE.augment, "crop_area": recipe.FINE_TUNE.crop_area,
             "peak_mib_streaming": streaming_peak, "peak_mib_with_in_memory_tensor": peak_mib(),
             "in_memory_tensor_mib": round(int(np.prod(pixels.shape)) * 4 / 2 ** 20, 1)}
@@ -553,18 +565,7 @@ def worker_detector_step(folder, size, steps, blocks):
         return timed_block(lambda callbacks: model.fit(pixels, (box_targets, class_targets), batch_size=batch,
                                                        epochs=1, shuffle=False, verbose=0, callbacks=callbacks))
 
-    runs["bare"].append(bare())
-    for block in range(1, int(blocks)):
-        runs["ours"].append(ours(block))
-        runs["bare"].append(bare())
-    figures = {}
-    for name, blocks_run in runs.items():
-        every = [t for block in blocks_run for t in block.seconds]
-        figures[name] = {"seconds_per_step": round(float(np.mean(every)), 4),
-                         "median_seconds_per_step": round(float(np.median(every)), 4),
-                         "pictures_per_s": round(batch / float(np.mean(every)), 2), "steps": len(every),
-                         "cpu_seconds_per_step": round(sum(b.cpu_seconds for b in blocks_run)
-                                                       / sum(b.steps for b in blocks_run), 4)}
+    figures = step_figures(alternated(runs, ours, bare, blocks), batch)
     return {**figures, "batch": batch, "size": int(size), "jitter": recipe.DETECTOR.jitter,
             "peak_mib_streaming": streaming_peak, "peak_mib_with_in_memory_tensor": peak_mib()}
 

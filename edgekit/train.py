@@ -52,15 +52,7 @@ def image_classifier(data, model=DEFAULT_MODEL, weights=_DEFAULT, *, epochs=None
     from edgekit.training import labelled_data, recipe as recipes
 
     begun = time.perf_counter()
-    if weights is _DEFAULT:
-        weights = default_weights(model)
-    if weights is not None and not isinstance(weights, str):
-        weights = os.fspath(weights)
-    if isinstance(input_size, int):
-        input_size = (input_size, input_size)
-    if resume and checkpoint_dir is None:
-        raise TrainingOptionError("resume=True needs the checkpoint_dir of the run to resume")
-    _check_model(model, weights, "classification")
+    weights, input_size = _common_options(model, weights, input_size, resume, checkpoint_dir, "classification")
     # The pictures are read and checked before TensorFlow loads: a bad dataset fails in a moment.
     splits = labelled_data.make_splits(data, val=val, val_split=val_split, test=test, test_split=test_split,
                                        seed=seed)
@@ -84,6 +76,20 @@ def image_classifier(data, model=DEFAULT_MODEL, weights=_DEFAULT, *, epochs=None
                                                                      resume, devices, log))
     recipe_document = recipe_summary(head, fine, trained, splits, seed)
     return TrainedClassifier(trained, data_summary(splits, data), recipe_document, {"scan": round(scanned, 3)})
+
+
+def _common_options(model, weights, input_size, resume, checkpoint_dir, task):
+    """(weights, input_size) as the trainers take them, after the checks every training run makes first."""
+    if weights is _DEFAULT:
+        weights = default_weights(model)
+    if weights is not None and not isinstance(weights, str):
+        weights = os.fspath(weights)
+    if isinstance(input_size, int):
+        input_size = (input_size, input_size)
+    if resume and checkpoint_dir is None:
+        raise TrainingOptionError("resume=True needs the checkpoint_dir of the run to resume")
+    _check_model(model, weights, task)
+    return weights, input_size
 
 
 def _interruptible(checkpoints, train_run):
@@ -118,18 +124,10 @@ def object_detector(data, model=DEFAULT_DETECTOR, weights=_DEFAULT, *, epochs=No
 
     from edgekit.training import labelled_boxes, recipe as recipes
 
-    begun = time.perf_counter()
-    if weights is _DEFAULT:
-        weights = default_weights(model)
-    if weights is not None and not isinstance(weights, str):
-        weights = os.fspath(weights)
-    if isinstance(input_size, int):
-        input_size = (input_size, input_size)
-    if resume and checkpoint_dir is None:
-        raise TrainingOptionError("resume=True needs the checkpoint_dir of the run to resume")
     from edgekit import models
 
-    _check_model(model, weights, "detection")
+    begun = time.perf_counter()
+    weights, input_size = _common_options(model, weights, input_size, resume, checkpoint_dir, "detection")
     splits = labelled_boxes.read_boxes(data, val=val, test=test, val_split=val_split, test_split=test_split,
                                        seed=seed, classes=classes)
     scanned = time.perf_counter() - begun

@@ -138,11 +138,7 @@ def format_training(exported):
     if test:
         lines.append(f"test           float accuracy {test['float']['accuracy']:.3f}, int8 accuracy "
                      f"{test['int8']['accuracy']:.3f} ({test['int8']['count']} pictures)")
-    lines.append(_edgetpu_line(doc["edgetpu"]))
-    lines += _files_lines(doc)
-    spent = sum(doc["timings"].get(k, 0.0) for k in ("scan", "train_total", "convert", "evaluate_int8"))
-    lines.append(f"time           {spent:.1f} s")
-    return "\n".join(lines)
+    return "\n".join(lines + _closing_lines(doc, ("scan", "train_total", "convert", "evaluate_int8")))
 
 
 def format_detection(exported):
@@ -154,11 +150,13 @@ def format_detection(exported):
         lines.append(f"test           float mAP {test['float']['map']:.3f} (mAP@0.5 {test['float']['map50']:.3f}), "
                      f"int8 mAP {test['int8']['map']:.3f} (mAP@0.5 {test['int8']['map50']:.3f}), "
                      f"{test['int8']['pictures']} pictures")
-    lines.append(_edgetpu_line(doc["edgetpu"]))
-    lines += _files_lines(doc)
-    spent = sum(doc["timings"].get(k, 0.0) for k in ("scan", "train", "convert", "evaluate"))
-    lines.append(f"time           {spent:.1f} s")
-    return "\n".join(lines)
+    return "\n".join(lines + _closing_lines(doc, ("scan", "train", "convert", "evaluate")))
+
+
+def _closing_lines(doc, timed):
+    """The Edge TPU mapping, the files written, and the seconds the `timed` steps took."""
+    spent = sum(doc["timings"].get(k, 0.0) for k in timed)
+    return [_edgetpu_line(doc["edgetpu"]), *_files_lines(doc), f"time           {spent:.1f} s"]
 
 
 def _edgetpu_line(mapping):

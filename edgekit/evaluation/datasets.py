@@ -249,13 +249,10 @@ def read_yolo(root, skip_unreadable=False):
     splits, files, unreadable = {}, {}, []
     for image in list_images(image_root):
         label_file = yolo_label_file(root, image_root, image)
-        try:
-            width, height = picture_size(image)
-        except EdgekitError as error:
-            if not skip_unreadable:
-                raise
-            unreadable.append((str(image), str(error)))
+        size = _size_or_skip(image, skip_unreadable, unreadable)
+        if size is None:
             continue
+        width, height = size
         image_id = len(images)
         images[image_id] = (str(image), width, height)
         samples.append(Sample(str(image), image_id))
@@ -321,13 +318,10 @@ def read_voc(root, skip_unreadable=False):
             raise _malformed(xml, f"Pascal VOC XML ({detail})",
                              "each <object> needs <name> and <bndbox> with xmin, ymin, xmax, ymax") from None
         image = _image_file(file, folders, xml)
-        try:
-            width, height = picture_size(image)
-        except EdgekitError as error:
-            if not skip_unreadable:
-                raise
-            unreadable.append((str(image), str(error)))
+        size = _size_or_skip(image, skip_unreadable, unreadable)
+        if size is None:
             continue
+        width, height = size
         image_id = len(images)
         images[image_id] = (str(image), width, height)
         samples.append(Sample(str(image), image_id))
@@ -390,16 +384,18 @@ def _csv_picture(name, base, where):
     return path
 
 
-def _csv_rows(path):
-    """(line number, [cells]) of the non-blank rows of a CSV file."""
+def csv_rows(path, form, error=EdgekitError):
+    """(line number, [cells stripped]) of the non-blank rows of a CSV file; `error` (an EdgekitError class) for
+    a file that is not UTF-8 or not CSV, ending with `form` (what a row should hold)."""
     try:
+        # utf-8-sig: spreadsheet programs start their UTF-8 CSV files with a byte-order mark.
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             rows = [(reader.line_num, [cell.strip() for cell in row]) for row in reader]
     except UnicodeDecodeError:
-        raise EdgekitError(f"{path}: not UTF-8 text: save the CSV file as UTF-8") from None
-    except csv.Error as error:
-        raise _malformed(path, f"CSV ({error})", _CSV_FORM) from None
+        raise error(f"{path}: not UTF-8 text: save the CSV file as UTF-8") from None
+    except csv.Error as problem:
+        raise error(f"{path}: not a readable CSV file ({problem}); {form}") from None
     return [(number, cells) for number, cells in rows if any(cells)]
 
 
@@ -411,7 +407,7 @@ def read_csv_boxes(path, skip_unreadable=False):
     path = Path(path)
     base = os.path.dirname(os.path.abspath(path))
     pictures, boxes = {}, []  # picture -> (split, first line); boxes: (picture, label, corners)
-    for number, cells in _csv_rows(path):
+    for number, cells in csv_rows(path, _CSV_FORM):
         where = f"{path}:{number}"
         if len(cells) < 2 or any(cells[_CSV_CELLS:]):
             raise _malformed(where, f"CSV row ({len(cells)} cells)", _CSV_FORM)
@@ -442,13 +438,10 @@ def read_csv_boxes(path, skip_unreadable=False):
     category_of = {key: k + 1 for k, key in enumerate(keys)}
     samples, images, splits, unreadable, ids = [], {}, {}, [], {}
     for picture, (split, _) in pictures.items():
-        try:
-            width, height = picture_size(picture)
-        except EdgekitError as error:
-            if not skip_unreadable:
-                raise
-            unreadable.append((picture, str(error)))
+        size = _size_or_skip(picture, skip_unreadable, unreadable)
+        if size is None:
             continue
+        width, height = size
         ids[picture] = image_id = len(images)
         images[image_id] = (picture, width, height)
         samples.append(Sample(picture, image_id))
@@ -463,6 +456,18 @@ def read_csv_boxes(path, skip_unreadable=False):
                             "area": box[2] * box[3], "iscrowd": 0})
     return DetectionSet(str(path), "csv", samples, images, categories, annotations, splits,
                         {image_id: str(path) for image_id in images}, unreadable)
+
+
+def _size_or_skip(path, skip_unreadable, unreadable):
+    """`picture_size(path)`, or None with (path, reason) added to `unreadable` when Pillow cannot open it and
+    `skip_unreadable` is set (else the error)."""
+    try:
+        return picture_size(path)
+    except EdgekitError as error:
+        if not skip_unreadable:
+            raise
+        unreadable.append((str(path), str(error)))
+        return None
 
 
 def picture_size(path):

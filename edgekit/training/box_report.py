@@ -12,10 +12,9 @@ import os
 
 from edgekit.training import box_charts
 # The classifier's file names (JSON_NAME, HTML_NAME) and page pieces: one report layout for both trainers.
-from edgekit.training.train_report import (HTML_NAME, JSON_NAME, compile_text, curves_sentence, edgetpu_text,
-                                           escape, files_table, html_page, inline_picture, listed_names, number,
-                                           ordered_models, percent, plain, recipe_section, save, table,
-                                           timings_section, warnings_section)
+from edgekit.training.train_report import (HTML_NAME, JSON_NAME, curves_sentence, deployment_section, escape,
+                                           html_page, inline_picture, listed_names, number, ordered_models, percent,
+                                           plain, recipe_section, save, table, timings_section, warnings_section)
 
 __all__ = ["HTML_NAME", "JSON_NAME", "MAX_EXAMPLES", "class_list", "points_apart", "to_html", "write"]
 
@@ -67,9 +66,7 @@ def _summary(document):
     if None not in apart:
         sentence = f"The int8 model's test mAP is {apart[0]} the float model's, its mAP@0.5 {apart[1]} the float's."
         parts.append(f"<p>{escape(sentence)}</p>")
-    parts.append(f"<p>Edge TPU: {edgetpu_text(document.get('edgetpu'))} {compile_text(document.get('compile'))}"
-                 "</p>")
-    parts.append(files_table(document.get("files")))
+    parts.append(deployment_section(document))
     return "".join(parts)
 
 

@@ -358,10 +358,7 @@ def train_run(splits, settings, head_recipe, fine_recipe, checkpoints=None, resu
     """Fit the classifier `settings` describe on `splits`; returns a `Trained`."""
     started = time.perf_counter()
     num_classes = len(splits.class_names)
-    fingerprint = resume.fingerprint(splits, settings._asdict())
-    state = checkpoints.load(fingerprint) if resume_run else None
-    if checkpoints is not None and not resume_run:
-        checkpoints.remove()
+    fingerprint, state = resume.run_state(splits, settings._asdict(), checkpoints, resume_run)
     keras.utils.set_random_seed(settings.seed)
     tf.config.experimental.enable_op_determinism()
     warnings = list(splits.warnings)

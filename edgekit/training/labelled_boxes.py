@@ -27,7 +27,8 @@ import numpy as np
 from edgekit import image_folders
 from edgekit.errors import EdgekitError
 from edgekit.evaluation import datasets
-from edgekit.training.labelled_data import MOST_UNREADABLE, TEST_SPLIT, VAL_SPLIT, TrainingDataError, split_counts
+from edgekit.training.labelled_data import (MOST_UNREADABLE, TEST_SPLIT, VAL_SPLIT, TrainingDataError, fraction,
+                                            split_counts)
 
 BoxPicture = namedtuple("BoxPicture", "path width height boxes labels crowd")
 """One training picture: boxes np.float32 [N, 4] in pixels (xmin, ymin, xmax, ymax) within the picture, labels
@@ -358,16 +359,6 @@ def _check_has_boxes(source, converted):
 
 # --- splitting --------------------------------------------------------------------------------------------------
 
-def _fraction(value, option):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise BoxDataError(f"{option} must be a number at least 0 and below 1, not {value!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise BoxDataError(f"{option} must be at least 0 and below 1, not {value:g}")
-    return value
-
-
 def _carved(pool, fractions, seed, data):
     """{role: [pictures]} for "train" and each role of `fractions` ({role: share > 0}): a seeded random choice of
     pictures of `pool`, each split keeping the pool's order."""
@@ -453,7 +444,8 @@ def read_boxes(data, *, val=None, test=None, val_split=VAL_SPLIT, test_split=TES
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise BoxDataError(f"--seed must be a whole number of at least 0, not {seed!r}")
-    fractions = {"val": _fraction(val_split, "--val-split"), "test": _fraction(test_split, "--test-split")}
+    fractions = {"val": fraction(val_split, "--val-split", BoxDataError),
+                 "test": fraction(test_split, "--test-split", BoxDataError)}
     if sum(fractions.values()) >= 1.0:
         raise BoxDataError(f"--val-split {fractions['val']:g} and --test-split {fractions['test']:g} leave nothing "
                            "to train on: make their sum less than 1")

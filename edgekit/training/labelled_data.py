@@ -16,7 +16,6 @@ The class names, sorted, are the model's output order (and its labels.txt). Stan
 Pillow only: nothing here needs TensorFlow.
 """
 
-import csv
 import os
 import zlib
 from collections import namedtuple
@@ -26,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from edgekit.errors import EdgekitError
+from edgekit.evaluation import datasets
 from edgekit.image_folders import is_image_file, list_images
 from edgekit.progress import Progress
 from edgekit.runtime import images
@@ -111,30 +111,13 @@ def _read_folder(folder):
     return Labelled(folder, "folder", paths, labels, None, notes)
 
 
-def _csv_rows(path):
-    """(line number, [cells]) of every non-blank line of a CSV file, cells stripped."""
-    try:
-        # utf-8-sig: spreadsheet programs start their UTF-8 CSV files with a byte-order mark.
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            rows = [(reader.line_num, [cell.strip() for cell in row]) for row in reader]
-    except UnicodeDecodeError:
-        raise TrainingDataError(f"{path}: not UTF-8 text: save the CSV file as UTF-8") from None
-    except csv.Error as error:
-        raise TrainingDataError(f"{path}: not a readable CSV file ({error}): write one path,label line per "
-                                "picture") from None
-    except PermissionError:
-        raise TrainingDataError(f"{path}: permission denied: make the CSV file readable") from None
-    return [(number, cells) for number, cells in rows if any(cells)]
-
-
 def _is_header(cells):
     names = [cell.lower().replace(" ", "") for cell in cells]
     return len(names) in (2, 3) and tuple(names) == CSV_HEADER[:len(names)]
 
 
 def _read_csv(path):
-    rows = _csv_rows(path)
+    rows = datasets.csv_rows(path, "write one path,label line per picture", TrainingDataError)
     if rows and _is_header(rows[0][1]):
         rows = rows[1:]
     if not rows:
@@ -231,15 +214,18 @@ def scan_readable(paths, workers=None, progress=None):
 
 # --- splitting -----------------------------------------------------------------------------------------------
 
-def _fraction(value, option):
+def fraction(value, option, error=None):
+    """`value` (None: 0) as a share of the pictures, at least 0 and below 1; `error` (an EdgekitError class,
+    TrainingDataError by default) naming `option` otherwise."""
+    error = error or TrainingDataError
     if value is None:
         return 0.0
     try:
         value = float(value)
     except (TypeError, ValueError):
-        raise TrainingDataError(f"{option} must be a number at least 0 and below 1, not {value!r}") from None
+        raise error(f"{option} must be a number at least 0 and below 1, not {value!r}") from None
     if not 0.0 <= value < 1.0:
-        raise TrainingDataError(f"{option} must be at least 0 and below 1, not {value:g}")
+        raise error(f"{option} must be at least 0 and below 1, not {value:g}")
     return value
 
 
@@ -368,8 +354,8 @@ def make_splits(data, val=None, val_split=VAL_SPLIT, test=None, test_split=TEST_
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise TrainingDataError(f"--seed must be a whole number of at least 0, not {seed!r}")
-    val_split = _fraction(val_split, "--val-split")
-    test_split = _fraction(test_split, "--test-split")
+    val_split = fraction(val_split, "--val-split")
+    test_split = fraction(test_split, "--test-split")
     labelled = {"train": read_labelled(data)}
     for role, spec in (("val", val), ("test", test)):
         if spec is not None:

@@ -98,10 +98,7 @@ def train_detector(splits, settings, checkpoints=None, resume_run=False, devices
     started = time.perf_counter()
     num_classes = len(splits.class_names)
     recipe = settings.recipe
-    fingerprint = resume.fingerprint(splits, settings._asdict())
-    state = checkpoints.load(fingerprint) if resume_run else None
-    if checkpoints is not None and not resume_run:
-        checkpoints.remove()
+    fingerprint, state = resume.run_state(splits, settings._asdict(), checkpoints, resume_run)
     keras.utils.set_random_seed(settings.seed)
     tf.config.experimental.enable_op_determinism()
     where = placement(devices)

@@ -55,6 +55,16 @@ def fingerprint(splits, settings):
     return digest.hexdigest()[:24]
 
 
+def run_state(splits, settings, checkpoints, resume_run):
+    """(fingerprint, saved state or None) at the start of a run: with `resume_run`, the checkpoint's state (checked
+    against the fingerprint of `splits` and `settings`, a dict); otherwise any old checkpoint is removed."""
+    digest = fingerprint(splits, settings)
+    state = checkpoints.load(digest) if resume_run else None
+    if checkpoints is not None and not resume_run:
+        checkpoints.remove()
+    return digest, state
+
+
 class CheckpointFolder:
     """The checkpoints of one training run, in `folder`."""
 

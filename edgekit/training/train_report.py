@@ -205,10 +205,14 @@ def _summary(document):
     refit = document.get("head_fitted_to_int8")
     if isinstance(refit, dict) and refit.get("before") and refit.get("after"):
         parts.append(f"<p>{escape(_refit_text(refit))}</p>")
-    parts.append(f"<p>Edge TPU: {edgetpu_text(document.get('edgetpu'))} {compile_text(document.get('compile'))}"
-                 "</p>")
-    parts.append(files_table(document.get("files")))
+    parts.append(deployment_section(document))
     return "".join(parts)
+
+
+def deployment_section(document):
+    """The summary's end: the Edge TPU mapping and compile outcome, then the table of files."""
+    return (f"<p>Edge TPU: {edgetpu_text(document.get('edgetpu'))} {compile_text(document.get('compile'))}</p>"
+            + files_table(document.get("files")))
 
 
 def files_table(files):
