@@ -366,10 +366,16 @@ def test_a_picture_broken_during_training_is_one_line(tmp_path):
 
 @pytest.mark.parametrize("args, expected", [
     (["efficientnet-lite3", "--weights", "imagenet"], "efficientnet-lite3: no ImageNet weights in the zoo "
-     "(efficientnet-lite0..2 have them): use --weights none to train from random weights, or a smaller model"),
+     "(efficientnet-lite0..2 and efficientdet-lite0..2 have them): use --weights none to train from random "
+     "weights, or a smaller model"),
+    (["efficientdet-lite3", "--weights", "imagenet"], "efficientdet-lite3: no ImageNet weights in the zoo "
+     "(efficientnet-lite0..2 and efficientdet-lite0..2 have them): use --weights none to train from random "
+     "weights, or a smaller model"),
     (["efficientnet-lite0", "--weights", "gone.keras"], "gone.keras: no such weights file: give imagenet, none, or "
-     "your own .keras classifier"),
-], ids=["no-imagenet-weights", "missing-weights-file"])
+     "your own .keras classifier trained before"),
+    (["efficientdet-lite0", "--weights", "gone.keras"], "gone.keras: no such weights file: give imagenet, none, or "
+     "your own .keras detector trained before"),
+], ids=["no-imagenet-weights", "no-imagenet-detector-weights", "missing-weights-file", "missing-detector-weights"])
 def test_weights_that_cannot_be_had_are_one_line(tmp_path, args, expected):
     data = faces_folder(tmp_path / "faces", size=32)
     script = NO_TENSORFLOW_SCRIPT.replace('"train", "efficientnet-lite0"]', '"train"]')
