@@ -536,12 +536,12 @@ def worker_detector_step(folder, size, steps, blocks):
 
     deterministic_tensorflow()
     splits = labelled_boxes.read_boxes(folder, val_split=0.0, test_split=0.0)
-    detector_recipe = dict(recipe.DETECTOR._asdict())
-    settings = object_detector.Settings(DETECTOR, "imagenet", (int(size), int(size)), detector_recipe, SEED)
+    settings = object_detector.Settings(DETECTOR, "imagenet", (int(size), int(size)), dict(recipe.DETECTOR._asdict()),
+                                        SEED)
     batch = recipe.DETECTOR.batch_size
     per_block = max(1, int(steps) // int(blocks))
     model = object_detector.build(settings, len(splits.class_names))
-    object_detector.compile_for_training(model, detector_recipe, math.ceil(len(splits.train) / batch),
+    object_detector.compile_for_training(model, recipe.DETECTOR, math.ceil(len(splits.train) / batch),
                                          len(splits.class_names))
     input_size, anchors = (int(size), int(size)), model.edgekit_anchors
 

@@ -122,19 +122,17 @@ def object_detector(data, model=DEFAULT_DETECTOR, weights=_DEFAULT, *, epochs=No
     """
     import time
 
-    from edgekit.training import labelled_boxes, recipe as recipes
-
     from edgekit import models
+    from edgekit.compiler import check
+    from edgekit.models.efficientdet_lite.anchors import anchor_count
+    from edgekit.training import labelled_boxes, recipe as recipes
 
     begun = time.perf_counter()
     weights, input_size = _common_options(model, weights, input_size, resume, checkpoint_dir, "detection")
+    # The boxes are read and checked before TensorFlow loads: a bad dataset fails in a moment.
     splits = labelled_boxes.read_boxes(data, val=val, test=test, val_split=val_split, test_split=test_split,
                                        seed=seed, classes=classes)
     scanned = time.perf_counter() - begun
-    from edgekit.compiler import check
-
-    from edgekit.models.efficientdet_lite.anchors import anchor_count
-
     side = input_size or models.model_entry(model).input_size
     advice = check.class_count_advice(len(splits.class_names), anchor_count(side), model)
     if advice:
@@ -156,6 +154,14 @@ def object_detector(data, model=DEFAULT_DETECTOR, weights=_DEFAULT, *, epochs=No
                            device=run.placement, optimizer=f"SGD momentum {recipe.momentum}, warm-up and cosine "
                            "decay", **trainer.loss_settings())
     return TrainedDetector(run, box_data_summary(splits, data), recipe_document, {"scan": round(scanned, 3)})
+
+
+def trains_detector(model):
+    """Whether `model` (a zoo name) is a detector, which `object_detector` trains (else `image_classifier`)."""
+    from edgekit import models
+    from edgekit.runtime.tasks import DETECTION
+
+    return models.model_entry(model).task == DETECTION
 
 
 def default_weights(model):
@@ -186,7 +192,6 @@ def _check_model(model, weights, task=None):
     if isinstance(weights, str) and weights.lower() != "imagenet" and not os.path.exists(weights):
         raise TrainingOptionError(f"{weights}: no such weights file: give imagenet, none, or your own .keras "
                                   f"{'detector' if entry.task == DETECTION else 'classifier'} trained before")
-    return entry
 
 
 def _imagenet_name(entry):
@@ -279,11 +284,8 @@ def train_to_folder(data, out_dir, model=DEFAULT_MODEL, resume=False, overwrite=
     everything into `out_dir`, and drop the checkpoint once all is written. Returns the export's `Exported`."""
     import shutil
 
-    from edgekit import models
-    from edgekit.runtime.tasks import DETECTION
-
     checkpoint_dir = prepare_out(out_dir, resume, overwrite)
-    train = object_detector if models.model_entry(model).task == DETECTION else image_classifier
+    train = object_detector if trains_detector(model) else image_classifier
     trained = train(data, model=model, checkpoint_dir=checkpoint_dir, resume=resume, log=log, **options)
     exported = trained.export(out_dir, compile=compile, log=log)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)

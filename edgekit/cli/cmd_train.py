@@ -81,7 +81,7 @@ def train_command(model, data, out_dir, weights, epochs, batch_size, learning_ra
         raise click.UsageError("give --val or --val-split, not both")
     if test_data and test_split:
         raise click.UsageError("give --test or --test-split, not both")
-    detector = _is_detector(model)
+    detector = train.trains_detector(model)
     classifier_only = [flag for flag, given in (("--fine-tune", fine_tune), ("--ensemble", ensemble_members))
                        if given]
     detector_only = [flag for flag, given in (("--freeze-backbone", freeze_backbone), ("--classes", classes)) if given]
@@ -114,13 +114,6 @@ def train_command(model, data, out_dir, weights, epochs, batch_size, learning_ra
     for line in exported.document["warnings"]:
         cli_warning(line)
     print_output(exported, as_json, format_detection if detector else format_training, training_document)
-
-
-def _is_detector(model):
-    from edgekit import models
-    from edgekit.runtime.tasks import DETECTION
-
-    return not os.path.exists(model) and models.model_entry(model).task == DETECTION
 
 
 def training_document(exported):

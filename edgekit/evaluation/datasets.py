@@ -249,13 +249,10 @@ def read_yolo(root, skip_unreadable=False):
     splits, files, unreadable = {}, {}, []
     for image in list_images(image_root):
         label_file = yolo_label_file(root, image_root, image)
-        size = _size_or_skip(image, skip_unreadable, unreadable)
-        if size is None:
+        image_id = _admitted(image, images, samples, skip_unreadable, unreadable)
+        if image_id is None:
             continue
-        width, height = size
-        image_id = len(images)
-        images[image_id] = (str(image), width, height)
-        samples.append(Sample(str(image), image_id))
+        _, width, height = images[image_id]
         parts = image.relative_to(image_root).parts
         splits[image_id] = split_folders.get(parts[0]) if len(parts) > 1 else None
         files[image_id] = str(label_file) if label_file.is_file() else None
@@ -318,13 +315,9 @@ def read_voc(root, skip_unreadable=False):
             raise _malformed(xml, f"Pascal VOC XML ({detail})",
                              "each <object> needs <name> and <bndbox> with xmin, ymin, xmax, ymax") from None
         image = _image_file(file, folders, xml)
-        size = _size_or_skip(image, skip_unreadable, unreadable)
-        if size is None:
+        image_id = _admitted(image, images, samples, skip_unreadable, unreadable)
+        if image_id is None:
             continue
-        width, height = size
-        image_id = len(images)
-        images[image_id] = (str(image), width, height)
-        samples.append(Sample(str(image), image_id))
         splits[image_id] = listed.get(xml.stem)
         files[image_id] = str(xml)
         for name, difficult, (x0, y0, x1, y1) in objects:
@@ -438,13 +431,10 @@ def read_csv_boxes(path, skip_unreadable=False):
     category_of = {key: k + 1 for k, key in enumerate(keys)}
     samples, images, splits, unreadable, ids = [], {}, {}, [], {}
     for picture, (split, _) in pictures.items():
-        size = _size_or_skip(picture, skip_unreadable, unreadable)
-        if size is None:
+        image_id = _admitted(picture, images, samples, skip_unreadable, unreadable)
+        if image_id is None:
             continue
-        width, height = size
-        ids[picture] = image_id = len(images)
-        images[image_id] = (picture, width, height)
-        samples.append(Sample(picture, image_id))
+        ids[picture] = image_id
         splits[image_id] = split
     annotations = []
     for picture, label, (x0, y0, x1, y1) in boxes:
@@ -458,16 +448,21 @@ def read_csv_boxes(path, skip_unreadable=False):
                         {image_id: str(path) for image_id in images}, unreadable)
 
 
-def _size_or_skip(path, skip_unreadable, unreadable):
-    """`picture_size(path)`, or None with (path, reason) added to `unreadable` when Pillow cannot open it and
+def _admitted(path, images, samples, skip_unreadable, unreadable):
+    """The next image id, the picture at `path` entered under it in `images` ({id: (path, width, height)}) and
+    `samples`; or None, with (path, reason) added to `unreadable`, when Pillow cannot open it and
     `skip_unreadable` is set (else the error)."""
     try:
-        return picture_size(path)
+        width, height = picture_size(path)
     except EdgekitError as error:
         if not skip_unreadable:
             raise
         unreadable.append((str(path), str(error)))
         return None
+    image_id = len(images)
+    images[image_id] = (str(path), width, height)
+    samples.append(Sample(str(path), image_id))
+    return image_id
 
 
 def picture_size(path):

@@ -16,9 +16,8 @@ from collections import namedtuple
 import numpy as np
 from PIL import Image
 
-from edgekit.calibration.data import Preprocess, prepare
 from edgekit.runtime import images
-from edgekit.runtime.adapters.common import letterbox_size
+from edgekit.runtime.adapters.common import letterbox
 from edgekit.runtime.tasks import DEFAULT_RESIZE, DETECTION
 from edgekit.training.detection_targets import corner_anchors, match_anchors
 from edgekit.training.input_data import epoch_order
@@ -40,8 +39,8 @@ to the input; labels int32 [N]; crowd bool [N]."""
 def letterboxed(picture, input_size):
     """A PIL picture on the model's input (height, width) as the runtime places it, and the scale applied."""
     height, width = input_size
-    _, _, scale = letterbox_size(picture.size, (width, height))
-    return prepare(picture, Preprocess(size=(width, height), resize=RESIZE, letterbox=True)), scale
+    boxed = letterbox(picture.size, (width, height), lambda size: images.resize(picture, size, RESIZE))
+    return boxed.canvas, boxed.scale
 
 
 def _normalised(boxes, input_size):
@@ -84,8 +83,7 @@ def place_picture(item, input_size, jitter=None, flip=False, seed=None):
     return Placed(pixels, _normalised(clipped[kept], input_size), labels[kept], crowd[kept])
 
 
-def box_dataset(pictures, input_size, anchors, batch_size, seed=0, epoch=0, shuffle=False, jitter=None, flip=False,
-                drop_remainder=False):
+def box_dataset(pictures, input_size, anchors, batch_size, seed=0, epoch=0, shuffle=False, jitter=None, flip=False):
     """A tf.data.Dataset of (float32 [B, H, W, 3] raw pixels, (box targets float32 [B, A, 5], class targets
     float32 [B, A])): the targets the detection losses take (`detection_loss`), the box targets' fifth column
     marking the anchors that learn an object. `pictures`: BoxPicture list; `anchors`: the model's normalised
@@ -116,7 +114,7 @@ def box_dataset(pictures, input_size, anchors, batch_size, seed=0, epoch=0, shuf
 
     dataset = tf.data.Dataset.from_tensor_slices(order.astype(np.int64))
     dataset = dataset.map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def input_pixels(item, input_size):

@@ -27,6 +27,7 @@ from edgekit.training.detection_targets import MATCH_IOU
 from edgekit.training.devices import placement
 from edgekit.training.image_classifier import reading_errors, say
 from edgekit.training.network import current_rate, phase_optimizer
+from edgekit.training.recipe import DetectorRecipe
 
 # model: zoo name; weights: "imagenet", None or a path; input_size: (height, width) or None for the model's
 # own; recipe: a recipe.DetectorRecipe as a dict; seed: of the order, augmentation and initialisation.
@@ -72,21 +73,14 @@ def build(settings, num_classes):
 
 
 def compile_for_training(model, recipe, steps, num_classes, state=None):
-    """Compile `model` with the recipe's optimizer (`steps` per epoch) and EfficientDet's losses; on --resume, give
-    the optimizer the saved state. Returns the optimizer."""
-    optimizer = phase_optimizer(_AsRecipe(recipe), steps)
+    """Compile `model` with the optimizer of `recipe` (a recipe.DetectorRecipe; `steps` per epoch) and
+    EfficientDet's losses; on --resume, give the optimizer the saved state. Returns the optimizer."""
+    optimizer = phase_optimizer(recipe, steps)
     model.compile(optimizer=optimizer, loss=[BoxLoss(), FocalLoss(num_classes)], loss_weights=[BOX_WEIGHT, 1.0])
     optimizer.build(model.trainable_variables)
     if state is not None:
         resume.restore_optimizer(optimizer, resume.saved_arrays(state, "optimizer"))
     return optimizer
-
-
-class _AsRecipe:
-    """A recipe dict read by attribute, as network.phase_optimizer reads recipes."""
-
-    def __init__(self, values):
-        self.__dict__.update(values)
 
 
 def _losses(logs, prefix=""):
@@ -97,13 +91,13 @@ def train_detector(splits, settings, checkpoints=None, resume_run=False, devices
     """Fit the detector `settings` describe on `splits` (a labelled_boxes.BoxSplits); a TrainedDetectorRun."""
     started = time.perf_counter()
     num_classes = len(splits.class_names)
-    recipe = settings.recipe
+    recipe = DetectorRecipe(**settings.recipe)
     fingerprint, state = resume.run_state(splits, settings._asdict(), checkpoints, resume_run)
     keras.utils.set_random_seed(settings.seed)
     tf.config.experimental.enable_op_determinism()
     where = placement(devices)
     say(log, f"training on {where.text}")
-    batch = recipe["batch_size"] * where.strategy.num_replicas_in_sync
+    batch = recipe.batch_size * where.strategy.num_replicas_in_sync
     steps = max(1, math.ceil(len(splits.train) / batch))
     with where.strategy.scope():
         model = build(settings, num_classes)
@@ -118,16 +112,20 @@ def train_detector(splits, settings, checkpoints=None, resume_run=False, devices
         say(log, f"resuming after epoch {state['epochs_done']}")
     validation = (box_dataset(splits.val, input_size, anchors, batch) if splits.val else None)
     precise_batch_norm = PreciseBatchNorm(model)
-    statistics_pictures = _statistics_pictures(splits.train, settings.seed)
-    for epoch in range(len(history), recipe["epochs"]):
+    statistics_batches = box_dataset(_statistics_pictures(splits.train, settings.seed), input_size, anchors, batch)
+    jitter = tuple(recipe.jitter) if recipe.jitter else None
+
+    def seconds_spent():
+        return time.perf_counter() - started + (state or {}).get("seconds", 0.0)
+
+    for epoch in range(len(history), recipe.epochs):
         begun = time.perf_counter()
         rate = current_rate(optimizer)
-        jitter = tuple(recipe["jitter"]) if recipe["jitter"] else None
         dataset = box_dataset(splits.train, input_size, anchors, batch, settings.seed, epoch, shuffle=True,
-                              jitter=jitter, flip=recipe["flip"])
+                              jitter=jitter, flip=recipe.flip)
         with reading_errors():
             logs = {k: v[-1] for k, v in model.fit(dataset, epochs=1, verbose=0, shuffle=False).history.items()}
-            precise_batch_norm(box_dataset(statistics_pictures, input_size, anchors, batch))
+            precise_batch_norm(statistics_batches)
             found = model.evaluate(validation, verbose=0, return_dict=True) if validation is not None else None
         row = {"epoch": epoch + 1, **_losses(logs), "val_loss": None, "val_class_loss": None, "val_box_loss": None,
                "learning_rate": round(rate, 8), "seconds": round(time.perf_counter() - begun, 2)}
@@ -137,20 +135,18 @@ def train_detector(splits, settings, checkpoints=None, resume_run=False, devices
         if found is None or best is None or row["val_loss"] < best["val_loss"]:
             best = {"epoch": epoch + 1, "val_loss": row["val_loss"]}
             best_weights = model.get_weights() if found is not None else None
-        say(log, _epoch_line(row, recipe["epochs"], best))
+        say(log, _epoch_line(row, recipe.epochs, best))
         if checkpoints is not None:
             arrays = {"optimizer": [v.numpy() for v in optimizer.variables]}
             if best_weights is not None:
                 arrays["best"] = best_weights
-            spent = time.perf_counter() - started + (state or {}).get("seconds", 0.0)
             checkpoints.save({"fingerprint": fingerprint, "epochs_done": len(history), "history": history,
-                              "best": best, "seconds": spent}, {"model": model}, arrays)
+                              "best": best, "seconds": seconds_spent()}, {"model": model}, arrays)
     if best_weights is not None:
         model.set_weights(best_weights)
     warnings = list(splits.warnings)
-    seconds = round(time.perf_counter() - started + (state or {}).get("seconds", 0.0), 3)
     return TrainedDetectorRun(model, splits, settings, input_size, history, best["epoch"] if best else None,
-                              where.text, warnings, seconds)
+                              where.text, warnings, round(seconds_spent(), 3))
 
 
 def _statistics_pictures(pictures, seed, most=BATCH_NORM_PICTURES):

@@ -54,10 +54,10 @@ MISCLASSIFIED_SHOWN = 32
 # 0.1) weighted 50 (their values live in detection_loss.py); scale jitter and a horizontal flip. The jitter range
 # is narrower than automl's 0.1 to 2.0, which is meant for hundreds of COCO epochs: at 0.1 a picture's objects
 # shrink to a few pixels, below what any anchor can learn, and a run of tens of epochs on a user's few hundred
-# pictures spends most of its steps on such views. The batch is
-# smaller than automl's 64 so a CPU or a small GPU can hold it. The backbone's batch-norm statistics stay
-# ImageNet's (small batches would replace them with noisy ones) and its stochastic depth is off, as when a
-# classifier is fine-tuned; with `freeze_backbone` the backbone does not train at all (small data).
+# pictures spends most of its steps on such views. The batch is smaller than automl's 64 so a CPU or a small GPU
+# can hold it. The backbone's batch-norm statistics stay ImageNet's (small batches would replace them with noisy
+# ones) and its stochastic depth is off, as when a classifier is fine-tuned; with `freeze_backbone` the backbone
+# does not train at all (small data).
 DetectorRecipe = namedtuple("DetectorRecipe", "epochs batch_size learning_rate momentum weight_decay warmup_epochs "
                                               "cosine jitter flip freeze_backbone")
 AUTOML_RATE_PER_PICTURE = 0.08 / 64

@@ -28,6 +28,14 @@ LABELS_FILE = "labels.txt"
 Exported = namedtuple("Exported", "files document conversion")
 
 
+def save_keras(model, out_dir, name):
+    """`model` written atomically as `out_dir`/`name`.keras (a trained classifier's or detector's); its path."""
+    path = os.path.join(out_dir, f"{name}.keras")
+    with atomic_path(path) as temporary:
+        model.save(temporary)
+    return path
+
+
 def calibration_pictures(subset, count, seed):
     """Up to `count` training pictures, the same share from every class, in a seeded order."""
     rng = np.random.default_rng([seed, 11])
@@ -124,10 +132,7 @@ class TrainedClassifier:
         return trainer.picture_scores(self.model, subset, self.trained.input_size)
 
     def save_keras(self, out_dir):
-        path = os.path.join(out_dir, f"{self.name}.keras")
-        with atomic_path(path) as temporary:
-            self.model.save(temporary)
-        return path
+        return save_keras(self.model, out_dir, self.name)
 
     def rescore(self):
         """Score the float model again on the validation and test pictures (after its head changed)."""

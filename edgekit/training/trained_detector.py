@@ -11,32 +11,25 @@ Imported only from inside training functions (it imports TensorFlow through the 
 
 import os
 import time
-from collections import namedtuple
-
 import numpy as np
 
 from edgekit.converters.options import DEFAULTS
 from edgekit.errors import EdgekitError
 from edgekit.evaluation import datasets, metrics
-from edgekit.files import atomic_path, write_atomic
+from edgekit.files import write_atomic
 from edgekit.models.efficientdet_lite.anchors import detect as decode_detections
 from edgekit.progress import Progress
 from edgekit.runtime.adapters.detect import picture_box
+from edgekit.runtime.pipeline import clipped_box
 from edgekit.runtime.tasks import DEFAULT_THRESHOLD, DETECTION
 from edgekit.training import box_input, labelled_boxes, recipe as recipes
 from edgekit.training.image_classifier import say
-from edgekit.training.trained_classifier import LABELS_FILE
+from edgekit.training.trained_classifier import LABELS_FILE, Exported, save_keras
 
-Exported = namedtuple("Exported", "files document conversion")
 # Test pictures drawn in the report with their true and predicted boxes.
 EXAMPLES_SHOWN = 12
 PREDICT_BATCH = 8
 SETTINGS = DEFAULTS.detection
-
-
-def _xywh(box, width, height):
-    xmin, ymin, xmax, ymax = np.clip(box, 0, [width, height, width, height])
-    return [float(xmin), float(ymin), float(xmax - xmin), float(ymax - ymin)]
 
 
 def float_detections(model, pictures, input_size, settings=SETTINGS, progress_label=None):
@@ -55,11 +48,11 @@ def float_detections(model, pictures, input_size, settings=SETTINGS, progress_la
                 boxes, classes, scores = decode_detections(encodings, logits, model.edgekit_anchors,
                                                            settings.score_threshold, settings.iou_threshold,
                                                            settings.max_detections)
-                # Mapped to the picture as the runtime maps the int8 model's boxes, so that the two are compared
-                # alike (pycoral truncates them to whole pixels).
-                found.append([(int(c), float(s), tuple(float(v) for v in picture_box(b, (width, height),
-                                                                                   (scale, scale))))
-                              for c, s, b in zip(classes, scores, boxes)])
+                # Mapped to the picture and clipped to it as the runtime does with the int8 model's boxes, so that
+                # the two are compared alike (pycoral truncates them to whole pixels).
+                in_picture = [clipped_box(picture_box(b, (width, height), (scale, scale)), (item.width, item.height))
+                              for b in boxes]
+                found.append([(int(c), float(s), tuple(b)) for c, s, b in zip(classes, scores, in_picture)])
                 bar.update(1)
     return found
 
@@ -82,8 +75,9 @@ def detection_scores(pictures, class_names, found):
     """COCO mAP, mAP@0.5, per-class AP and the precision-recall curve at IoU 0.5 of `found` (per picture, as
     `float_detections` returns) against the pictures' boxes, as a JSON-ready dict."""
     images, categories, annotations = labelled_boxes.coco_truth(pictures, class_names)
-    detections = [{"image_id": index, "category_id": class_index + 1, "bbox": _xywh(box, *images[index][1:]),
-                   "score": score}
+    # Boxes come clipped to their picture (the runtime clips them; float_detections as it does).
+    detections = [{"image_id": index, "category_id": class_index + 1,
+                   "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]], "score": score}
                   for index, objects in enumerate(found) for class_index, score, box in objects
                   if 0 <= class_index < len(class_names)]
     details = metrics.coco_details(images, categories, annotations, detections)
@@ -139,12 +133,6 @@ class TrainedDetector:
                  else float_detections(self.model, pictures, self.input_size))
         return detection_scores(pictures, self.labels, found)
 
-    def save_keras(self, out_dir):
-        path = os.path.join(out_dir, f"{self.name}.keras")
-        with atomic_path(path) as temporary:
-            self.model.save(temporary)
-        return path
-
     def export(self, out_dir, compile=True, calibration_samples=recipes.CALIBRATION_SAMPLES, log=None):
         """Write `<name>.keras`, labels.txt, `<name>_int8.tflite` (+ its compiled twin when edgetpu_compiler is
         installed), the conversion report and train_report.json/.html into `out_dir`; score float and int8 on
@@ -154,7 +142,7 @@ class TrainedDetector:
 
         begun = time.perf_counter()
         os.makedirs(out_dir, exist_ok=True)
-        keras_path = self.save_keras(out_dir)
+        keras_path = save_keras(self.model, out_dir, self.name)
         labels_path = write_atomic(os.path.join(out_dir, LABELS_FILE), "".join(f"{n}\n" for n in self.labels))
         train = self.run.splits.train
         rng = np.random.default_rng([self.run.settings.seed, 11])
@@ -187,7 +175,7 @@ class TrainedDetector:
 
 
 def _unlabelled(path):
-    """A picture with no boxes, to detect objects in."""
+    """A picture with no boxes, to detect objects in (its size as the runtime reads it, turned upright)."""
     from edgekit.runtime import images
 
     width, height = images.load_image(path, "RGB").size
