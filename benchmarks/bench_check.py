@@ -23,7 +23,7 @@ TARGET_S = 0.5
 
 def side_by_side(paths, target):
     """One model running every input model's graph next to each other (indices shifted, nothing shared)."""
-    from edgekit.tflite.builder import pack, unpack
+    from edgekit.tflite.graph_edit import pack, unpack
 
     models = [unpack(Path(p).read_bytes()) for p in paths]
     merged, graph = models[0], models[0].subgraphs[0]

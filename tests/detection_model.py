@@ -10,7 +10,7 @@ reference the numpy resize is checked against.
 import numpy as np
 from flatbuffers import flexbuffers
 
-from edgekit.tflite.builder import litert_schema, pack
+from edgekit.tflite.graph_edit import litert_schema, pack
 from edgekit.tflite.model import DETECTION_POSTPROCESS_OP as POSTPROCESS_OP
 
 schema = litert_schema()

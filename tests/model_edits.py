@@ -5,7 +5,7 @@ Uses the TFLite schema's object API that ships with ai-edge-litert, so the edits
 
 from pathlib import Path
 
-from edgekit.tflite.builder import litert_schema, pack, unpack
+from edgekit.tflite.graph_edit import litert_schema, pack, unpack
 
 schema = litert_schema()
 

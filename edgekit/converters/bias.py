@@ -59,7 +59,7 @@ def _channel_error(reference, values, linear):
 
 def correct(int8_bytes, float_bytes, float_inputs, int8_inputs, samples=SAMPLES):
     """The int8 model bytes with corrected biases. float_inputs / int8_inputs: matching input batches."""
-    from edgekit.tflite.builder import litert_schema, pack, unpack
+    from edgekit.tflite.graph_edit import litert_schema, pack, unpack
     from edgekit.tflite.model import read_model
 
     int8_model, float_model = read_model(int8_bytes), read_model(float_bytes)

@@ -17,7 +17,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from edgekit.tflite.builder import litert_schema, pack, unpack
+from edgekit.tflite.graph_edit import litert_schema, pack, unpack
 
 IO_TYPES = ("uint8", "int8")
 # name/low/high of one activation range recorded by the calibrator.

@@ -5,13 +5,13 @@ demonstrates: `colour_classifier` is a genuine uint8 image classifier, built onl
 compiler maps, at op versions compiler 16 parses, that LiteRT runs and edgekit reads like any other model.
 Tests build their models with `ModelBuilder` too.
 
-LiteRT's generated schema module (`ai_edge_litert.schema_py_generated`) is imported inside the functions:
-it is large, and `import edgekit.tflite` must stay cheap for the runtime's cold start.
+Tensors and operators are added through `graph_edit.GraphEditor`, which also edits existing models.
 """
 
 import numpy as np
 
-from edgekit.tflite.model import TFLITE_IDENTIFIER
+from edgekit.tflite.graph_edit import GraphEditor
+from edgekit.tflite.schema import BUILTIN_OPS
 
 COLOUR_LABELS = ("red", "green", "blue", "yellow", "white", "black")
 
@@ -45,105 +45,24 @@ _MIN_RUNTIME = {
     ("SOFTMAX", 1): "1.5.0", ("SOFTMAX", 2): "1.14.0",
 }
 
-# Builtin options table name for each op this module writes.
-_OPTIONS = {"AVERAGE_POOL_2D": "Pool2DOptions", "RESHAPE": "ReshapeOptions",
-            "FULLY_CONNECTED": "FullyConnectedOptions", "SOFTMAX": "SoftmaxOptions"}
-
-
-def litert_schema():
-    """LiteRT's generated flatbuffer schema module (object API: ModelT, TensorT, ...)."""
-    from ai_edge_litert import schema_py_generated
-
-    return schema_py_generated
-
-
-def unpack(model_bytes):
-    """A .tflite file's bytes as LiteRT's mutable object tree (its schema's ModelT), to edit and `pack` again."""
-    return litert_schema().ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
-
-
-def pack(model_t):
-    """A schema ModelT serialized as .tflite bytes (with the TFL3 file identifier)."""
-    import flatbuffers
-
-    # The size only hints the first allocation (the builder grows as needed); the bytes come out the same.
-    builder = flatbuffers.Builder(1024 + sum(len(b.data) for b in model_t.buffers or [] if b.data is not None))
-    builder.Finish(model_t.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
-    return bytes(builder.Output())
-
-
 def _version_key(version):
     return tuple(int(part) for part in version.split("."))
 
 
-class ModelBuilder:
-    """Collects one subgraph's tensors and operators and packs them into .tflite bytes.
-
-    Buffer 0 stays empty, as the schema asks: activations point at it.
-    """
+class ModelBuilder(GraphEditor):
+    """One subgraph's tensors and operators, packed into .tflite bytes by `finish` (see GraphEditor's
+    `tensor` and `operator`)."""
 
     def __init__(self, description="written by edgekit"):
-        fb = litert_schema()
-        self._fb = fb
-        self.description = description
-        self.tensors = []
-        self.buffers = [fb.BufferT()]
-        self.operators = []
-        self.codes = []          # (builtin name, version), index = opcode index
+        super().__init__()
+        self.model.description = description
         self.metadata = {}
 
-    def tensor(self, name, shape, dtype, scale=None, zero_point=None, data=None, quantized_dimension=0):
-        """Add a tensor (constant when `data` is given) and return its index.
-
-        `scale`/`zero_point` may be scalars (per-tensor) or sequences (per-channel along
-        `quantized_dimension`).
-        """
-        fb = self._fb
-        dtype = np.dtype(dtype)
-        t = fb.TensorT()
-        t.name, t.shape = name, [int(d) for d in shape]
-        t.type = getattr(fb.TensorType, dtype.name.upper())
-        t.buffer = 0
-        if scale is not None:
-            q = fb.QuantizationParametersT()
-            q.scale = [float(s) for s in np.atleast_1d(scale)]
-            q.zeroPoint = [int(z) for z in np.atleast_1d(0 if zero_point is None else zero_point)]
-            q.quantizedDimension = quantized_dimension
-            t.quantization = q
-        if data is not None:
-            array = np.ascontiguousarray(data, dtype=dtype)
-            if array.shape != tuple(t.shape):
-                raise ValueError(f"tensor {name}: data shape {array.shape} is not {tuple(t.shape)}")
-            buffer = fb.BufferT()
-            # The object API packs a numpy uint8 array as one byte vector, much faster than a list.
-            buffer.data = np.frombuffer(array.tobytes(), dtype=np.uint8)
-            self.buffers.append(buffer)
-            t.buffer = len(self.buffers) - 1
-        self.tensors.append(t)
-        return len(self.tensors) - 1
-
-    def operator(self, name, inputs, outputs, version=1, **options):
-        """Add builtin op `name` (e.g. "SOFTMAX") with its options given as the schema's field names."""
-        fb = self._fb
-        key = (name, version)
-        if key not in self.codes:
-            self.codes.append(key)
-        op = fb.OperatorT()
-        op.opcodeIndex = self.codes.index(key)
-        op.inputs, op.outputs = list(inputs), list(outputs)
-        table = _OPTIONS.get(name)
-        if table is not None:
-            values = getattr(fb, table + "T")()
-            for field, value in options.items():
-                if not hasattr(values, field):
-                    raise ValueError(f"{name}: {table} has no field {field}")
-                setattr(values, field, value)
-            op.builtinOptionsType = getattr(fb.BuiltinOptions, table)
-            op.builtinOptions = values
-        elif options:
-            raise ValueError(f"{name}: options are not supported for this op here")
-        self.operators.append(op)
-        return len(self.operators) - 1
+    @property
+    def codes(self):
+        """(builtin name, version) of each operator code, index = opcode index."""
+        return [(BUILTIN_OPS[max(c.builtinCode, c.deprecatedBuiltinCode)], c.version)
+                for c in self.model.operatorCodes]
 
     def min_runtime_version(self):
         """The oldest TFLite runtime for the ops used so far, or None when one is not in the table."""
@@ -155,21 +74,8 @@ class ModelBuilder:
     def finish(self, inputs, outputs, name="main"):
         """The model as .tflite bytes (file identifier TFL3)."""
         fb = self._fb
-        subgraph = fb.SubGraphT()
-        subgraph.name = name
-        subgraph.tensors, subgraph.operators = self.tensors, self.operators
-        subgraph.inputs, subgraph.outputs = list(inputs), list(outputs)
-
-        codes = []
-        for builtin, version in self.codes:
-            code = fb.OperatorCodeT()
-            number = getattr(fb.BuiltinOperator, builtin)
-            # Readers older than schema v3a only look at the deprecated byte field; fill both.
-            code.builtinCode, code.deprecatedBuiltinCode = number, min(number, 127)
-            code.version = version
-            codes.append(code)
-
-        buffers = list(self.buffers)
+        self.graph.name = name
+        self.graph.inputs, self.graph.outputs = list(inputs), list(outputs)
         entries = []
         metadata = dict(self.metadata)
         runtime = self.min_runtime_version()
@@ -179,16 +85,12 @@ class ModelBuilder:
         for key, value in metadata.items():
             buffer = fb.BufferT()
             buffer.data = np.frombuffer(bytes(value), dtype=np.uint8)
-            buffers.append(buffer)
+            self.model.buffers.append(buffer)
             entry = fb.MetadataT()
-            entry.name, entry.buffer = key, len(buffers) - 1
+            entry.name, entry.buffer = key, len(self.model.buffers) - 1
             entries.append(entry)
-
-        model = fb.ModelT()
-        model.version, model.description = 3, self.description
-        model.operatorCodes, model.subgraphs, model.buffers = codes, [subgraph], buffers
-        model.metadata = entries or None
-        return pack(model)
+        self.model.metadata = entries or None
+        return self.to_bytes()
 
 
 def colour_classifier(size=96):

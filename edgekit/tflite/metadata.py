@@ -4,7 +4,8 @@ required.
 The converter stores one JSON document in the .tflite metadata entry "edgekit" (plain interpreters
 ignore metadata). Where a compiler drops it, a sidecar `<model stem>.edgekit.json` beside the file
 serves instead. Fields, all optional:
-  task            "classification" | "detection" | "segmentation"
+  task            "classification" | "detection" | "segmentation" | "embedding" (an extractor for
+                  `edgekit learn`: pooled features out, no classes)
   labels          list of class names, index = class id
   input_size      [width, height]
   mean, std       normalisation of raw pixels: x = (pixel - mean) / std
@@ -69,19 +70,40 @@ def metadata_document(task, input_size, mean, std, resize, labels=None, source=N
 def embed_metadata(model_bytes, metadata):
     """Model bytes with `metadata` stored as the entry "edgekit" (replacing an older one). Plain TFLite
     interpreters ignore metadata entries they do not know, so the model stays a normal model."""
-    from edgekit.tflite.builder import litert_schema, pack, unpack
+    from edgekit.tflite.graph_edit import pack, unpack
+
+    model = unpack(model_bytes)
+    store_metadata(model, metadata)
+    return pack(model)
+
+
+def store_metadata(model, metadata):
+    """Store `metadata` as the entry "edgekit" of a LiteRT `ModelT` being edited (its old entry replaced)."""
+    from edgekit.tflite.graph_edit import litert_schema
 
     schema = litert_schema()
-    model = unpack(model_bytes)
     raw = json.dumps(metadata, separators=(",", ":"), sort_keys=True).encode("utf-8")
     buffer = schema.BufferT()
     buffer.data = np.frombuffer(raw, np.uint8)
+    old = [m for m in (model.metadata or []) if _entry_name(m) == METADATA_NAME]
+    if old and old[0].buffer > 0:
+        # The old entry's buffer is reused, so that a model edited again and again does not grow.
+        model.buffers[old[0].buffer] = buffer
+        return
     model.buffers = list(model.buffers or []) + [buffer]
     entry = schema.MetadataT()
     entry.name = METADATA_NAME
     entry.buffer = len(model.buffers) - 1
     model.metadata = [m for m in (model.metadata or []) if _entry_name(m) != METADATA_NAME] + [entry]
-    return pack(model)
+
+
+def stored_metadata(model):
+    """The "edgekit" metadata document of a LiteRT `ModelT`, or {} when it has none."""
+    for entry in model.metadata or []:
+        if _entry_name(entry) == METADATA_NAME and entry.buffer > 0:
+            data = model.buffers[entry.buffer].data
+            return _parse(bytes(np.asarray(data, np.uint8))) if data is not None else {}
+    return {}
 
 
 def _entry_name(entry):

@@ -18,7 +18,7 @@ from flatbuffers import flexbuffers
 
 from edgekit.compiler import check, rules
 from edgekit.errors import EdgekitError
-from edgekit.tflite.builder import litert_schema, pack
+from edgekit.tflite.graph_edit import litert_schema, pack
 from edgekit.tflite.model import DETECTION_POSTPROCESS_OP, read_model
 
 fb = litert_schema()

@@ -6,7 +6,7 @@ Written under tmp_path by the tests; never committed. Each function takes a sour
 import numpy as np
 from model_edits import load, save
 
-from edgekit.tflite.builder import litert_schema
+from edgekit.tflite.graph_edit import litert_schema
 
 fb = litert_schema()
 T = fb.TensorType
