@@ -33,8 +33,8 @@ ARCHITECTURE_DOC = ROOT / "docs" / "architecture.md"
 Rule = namedtuple("Rule", "name modules outside forbidden allowed exceptions why")
 Allowance = namedtuple("Allowance", "module imports why")
 
-RUNTIME_HALF = ("edgekit.runtime", "edgekit.compiler", "edgekit.tflite", "edgekit.evaluation", "edgekit.errors",
-                "edgekit.files", "edgekit.image_folders", "edgekit.progress")
+RUNTIME_HALF = ("edgekit.runtime", "edgekit.compiler", "edgekit.tflite", "edgekit.evaluation", "edgekit.learn",
+                "edgekit.errors", "edgekit.files", "edgekit.image_folders", "edgekit.progress")
 TENSORFLOW = ("tensorflow", "tensorflow_*", "keras", "keras_*", "tf_keras")
 TENSORFLOW_FOLDERS = ("edgekit.models", "edgekit.calibration", "edgekit.converters", "edgekit.training")
 
@@ -45,7 +45,7 @@ RULES = (
                                "tf.lite, the interpreter of last resort: loaded only when none of pycoral, "
                                "ai-edge-litert and tflite-runtime imports, or with EDGEKIT_BACKEND=tensorflow "
                                "(on Windows, PyPI may have no other interpreter for the Python in use)"),),
-         why="`pip install edgekit` runs, checks, inspects, compiles and evaluates models without TensorFlow, "
+         why="`pip install edgekit` runs, checks, inspects, compiles, evaluates and teaches models without TensorFlow, "
              "a large install that is slow to import and has no wheels for 32-bit ARM boards"),
     Rule(name="the CLI on top", modules=("edgekit",), outside=("edgekit.cli",), forbidden=("edgekit.cli",),
          allowed=(),
@@ -56,6 +56,10 @@ RULES = (
          forbidden=("edgekit.compiler",), allowed=(), exceptions=(),
          why="the build side (converters, compiler) may run what it built through the runtime, never the other "
              "way round: a board that only runs models needs neither the compiler's rules nor its log parser"),
+    Rule(name="learning above the runtime", modules=("edgekit.runtime",), outside=(), forbidden=("edgekit.learn",),
+         allowed=(), exceptions=(),
+         why="on-device learning runs its extractors through the runtime and plugs its teach page into the camera's "
+             "server through the camera's own hooks: a board that only runs models loads none of it"),
     Rule(name="tflite stands alone", modules=("edgekit.tflite",), outside=(), forbidden=("edgekit.*",),
          allowed=("edgekit.tflite", "edgekit.errors", "edgekit.files"), exceptions=(),
          why="the one .tflite reader, model builder and metadata format, which every other folder uses: "

@@ -6,11 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from cli_runner import edgekit
 from PIL import Image
 
-from edgekit.cli import COMMANDS
+from edgekit.cli import COMMANDS, load_command
 from model_edits import to_float
 
 pytestmark = pytest.mark.usefixtures("no_edgetpu_library")
@@ -232,7 +233,13 @@ def test_doctor_without_runtime_library():
 def test_every_command_has_help_with_an_example_and_json(name):
     result = edgekit(name, "--help")
     assert result.exit_code == 0, result.output
-    assert "Example:" in result.stdout and "--json" in result.stdout
+    assert "Example:" in result.stdout
+    command = load_command(name)
+    # A group (`edgekit learn`) gives each of its subcommands the same help.
+    for words in ([[name, sub] for sub in command.commands] if isinstance(command, click.Group) else [[name]]):
+        result = edgekit(*words, "--help")
+        assert result.exit_code == 0, result.output
+        assert "Example:" in result.stdout and "--json" in result.stdout, words
 
 
 def test_top_level_help_lists_every_command_of_the_table():

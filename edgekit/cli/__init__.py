@@ -27,6 +27,7 @@ COMMANDS = {
     "camera": "edgekit.cli.cmd_camera:camera_command",
     "demo": "edgekit.cli.cmd_demo:demo_command",
     "train": "edgekit.cli.cmd_train:train_command",
+    "learn": "edgekit.cli.cmd_learn:learn_command",
 }
 
 

@@ -1,0 +1,1 @@
+"""Weight imprinting: `engine.ImprintingEngine`, as pycoral's `pycoral.learn.imprinting.engine`."""
