@@ -20,7 +20,8 @@ from edgekit.compiler.check import cache_mib_text, format_bytes
               default=rules.DEFAULT_RUNTIME, show_default=True,
               help="Oldest Edge TPU runtime to support (the compiler's -m).")
 @click.option("-a", "--multiple-subgraphs", is_flag=True, help="Predict for -a: no cut after a CPU op.")
-@click.option("--strict", is_flag=True, help="Exit 1 if any op would run on the CPU.")
+@click.option("--strict", is_flag=True, help="Exit 1 if any op would run on the CPU (an imprinting head, there on "
+                                             "purpose, excepted).")
 @json_option()
 @handles_errors
 def check_command(model, min_runtime, multiple_subgraphs, strict, as_json):
@@ -37,7 +38,7 @@ def check_command(model, min_runtime, multiple_subgraphs, strict, as_json):
         check.raise_fatal(prediction)
     if not as_json:
         click.echo(format_prediction(prediction))
-    if strict and any(v.status == "cpu" for v in prediction.ops):
+    if strict and check.unintended_cpu_ops(prediction):
         sys.exit(1)
 
 
@@ -60,6 +61,9 @@ def format_prediction(p):
     for v in cpu:
         if v.reason != rules.MORE_THAN_ONE_SUBGRAPH:
             lines.append(f"  op {v.index:<4} {v.op:<24} {v.detail}")
+    head = check.learning_head_text(p)
+    if head:
+        lines += ["", head]
     tpu = len(p.ops) - len(cpu)
     lines += ["", f"{tpu} of {len(p.ops)} ops on the Edge TPU, {len(cpu)} on the CPU",
               f"parameters of mapped ops: {format_bytes(p.parameter_bytes)}; predicted on chip "

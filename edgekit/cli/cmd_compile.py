@@ -72,12 +72,20 @@ def compile_document(result, ok, message=None):
         "fatal": result.report.fatal._asdict() if result.report.fatal else None,
         "models": [dict(m._asdict(), rows=[r._asdict() for r in m.rows]) for m in result.report.models],
         "disagreements": {k: [d._asdict() for d in v] for k, v in result.disagreements.items()},
+        "learning_heads": {k: dict(h._asdict(), ops=list(h.ops)) for k, h in result.learning_heads.items()},
     }
+
+
+def learning_head_line(path, head):
+    """What compile did by itself for a model with an on-device learning head."""
+    return (f"{path}: its {head.kind} head stays on the CPU: added --intermediate_tensors {head.tensor} "
+            f"{check.IMPRINTING_HEAD_WHY}")
 
 
 def format_compile(result):
     lines = [f"compiled with edgetpu_compiler {result.report.version or '?'} "
              f"in {result.report.compile_ms if result.report.compile_ms is not None else '?'} ms"]
+    lines += [learning_head_line(path, head) for path, head in result.learning_heads.items()]
     for m in result.report.models:
         lines += ["", f"{m.input_model} -> {m.output_model}",
                   f"  on-chip cache used {format_bytes(m.on_chip_used)}, remaining "

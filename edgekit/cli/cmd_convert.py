@@ -5,10 +5,11 @@ import click
 
 from edgekit.calibration.ranges import METHODS
 from edgekit.cli.common import handles_errors, json_option, print_output, task_option, warning as cli_warning
-from edgekit.converters.api import CONVERTIBLE_TASKS, DEFAULTS, convert, to_document
+from edgekit.converters.api import CONVERTIBLE_TASKS, DEFAULTS, LEARNING_OUTPUTS, convert, to_document
 from edgekit.converters.quantize import IO_TYPES
 
 CALIBRATION, INTERFACE, DETECTION = DEFAULTS.calibration, DEFAULTS.interface, DEFAULTS.detection
+EMBEDDING, IMPRINTING = LEARNING_OUTPUTS
 
 
 @click.command("convert")
@@ -45,23 +46,33 @@ CALIBRATION, INTERFACE, DETECTION = DEFAULTS.calibration, DEFAULTS.interface, DE
               help="Correct int8 biases layer by layer against the float model (closer agreement with float, "
                    "one pass over a few pictures per layer) [on for classifiers, off for detectors].")
 @click.option("--no-compile", is_flag=True, help="Do not run edgetpu_compiler even when it is installed.")
+@click.option("--embedding", is_flag=True, help="On-device learning: write the classifier's embedding extractor "
+                                                "(its pooled features as the output), for `edgekit learn backprop`.")
+@click.option("--imprinting", is_flag=True, help="On-device learning: write the embedding extractor with pycoral's "
+                                                 "imprinting head, the classifier's classes as its first ones, for "
+                                                 "`edgekit learn imprint`.")
 @json_option()
 @handles_errors
 def convert_command(model, calib, weights, num_samples, method, io, labels_path, write_float, out_dir, strict, mean,
                     std, task, seed, video_every, max_detections, score_threshold, iou_threshold, cache_dir,
-                    bias_correction, no_compile, as_json):
+                    bias_correction, no_compile, embedding, imprinting, as_json):
     """Convert MODEL (a zoo name, .keras/.h5 file or SavedModel folder) to a full-int8 Edge TPU ready .tflite,
     calibrated on your own pictures.
 
     \b
     Example:
       edgekit convert efficientnet-lite0 --weights imagenet --calib photos/ --out out/
+      edgekit convert efficientnet-lite0 --weights imagenet --calib photos/ --out out/ --imprinting
     """
+    if embedding and imprinting:
+        raise click.UsageError("--embedding and --imprinting exclude each other: --imprinting already holds the "
+                               "embedding extractor, with a head")
+    learning = EMBEDDING if embedding else IMPRINTING if imprinting else None
     result = convert(model, calib, out_dir, weights=weights, num_samples=num_samples, method=method, io=io,
                      labels=labels_path, write_float=write_float, strict=strict, mean=mean, std=std, task=task,
                      seed=seed, video_every=video_every, max_detections=max_detections,
                      score_threshold=score_threshold, iou_threshold=iou_threshold, cache_dir=cache_dir,
-                     bias_correction=bias_correction, compile=not no_compile)
+                     bias_correction=bias_correction, compile=not no_compile, learning=learning)
     for warning in result.warnings:
         cli_warning(warning)
     print_output(result, as_json, format_result, to_document)
@@ -80,12 +91,20 @@ def format_result(result):
     lines.append(f"calibration    {result.method}{corrected}, {c['used']} images from {c['source']} "
                  f"({c['skipped']} skipped)")
     found = result.agreement
+    embedding = result.embedding_agreement
+    if embedding:
+        lines.append(f"vs float       embedding cosine similarity {embedding['mean_cosine']:.4f} on average "
+                     f"(lowest {embedding['min_cosine']:.4f}) on {embedding['pictures']} calibration pictures")
     if found:
         lines.append(f"vs float       same top-1 class on {100 * found['top1']:.1f}% of {found['pictures']} "
                      f"calibration pictures, mean KL {found['mean_kl']:.3f}")
     e = result.check
     lines.append(f"edge tpu       {e['tpu']} of {e['ops']} ops predicted on the Edge TPU"
                  + (f"; on the CPU: {', '.join(sorted(e['cpu_ops']))}" if e["cpu_ops"] else ""))
+    head = e.get("learning_head")
+    if head:
+        lines.append(f"               the {head['kind']} head's {len(head['ops'])} ops stay on the CPU on purpose "
+                     f"(edgekit compile ends the Edge TPU part at '{head['tensor']}')")
     if not (result.compile or {}).get("ran"):
         why = (result.compile or {}).get("why")
         if why and why != "not requested":

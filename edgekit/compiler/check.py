@@ -17,11 +17,21 @@ from edgekit.tflite.model import DETECTION_POSTPROCESS_OP, read_model
 OpVerdict = namedtuple("OpVerdict", "index op version status reason detail")   # status: "tpu" | "cpu"
 Fatal = namedtuple("Fatal", "kind message compiler_says fix")    # kind: version | dynamic | not_quantized
 Prediction = namedtuple("Prediction", "path ops cut fatal float_ops parameter_bytes cached_bytes "
-                                      "streamed_bytes fixes min_runtime multiple_subgraphs class_scores")
+                                      "streamed_bytes fixes min_runtime multiple_subgraphs class_scores "
+                                      "learning_head")
 # A detector's class scores (the scores input of TFLite_Detection_PostProcess, [1, anchors, classes]):
 # most_classes is how many classes still map at this anchor count, cpu_ops the indices of the ops that build
 # or squash the scores and stay on the CPU because of their size (empty when the class count costs nothing).
 ClassScores = namedtuple("ClassScores", "tensor classes anchors values most_classes cpu_ops")
+# An on-device learning head that stays on the CPU on purpose. kind: "imprinting"; tensor: the name of the
+# tensor where the Edge TPU part ends (edgetpu_compiler's --intermediate_tensors); ops: the head's operator
+# indices, in execution order.
+LearningHead = namedtuple("LearningHead", "kind tensor ops")
+IMPRINTING = "imprinting"
+# Why: ImprintingEngine (pycoral's, and edgekit.learn's) rewrites the head's class weights in the model file,
+# compiled or not, and an op compiled into the Edge TPU's custom op keeps its weights where nothing can
+# rewrite them; pycoral's compiled imprinting models leave the same tail on the CPU.
+IMPRINTING_HEAD_WHY = "so that ImprintingEngine can rewrite its class weights, as in pycoral's imprinting models"
 
 
 class UnusableModelError(EdgekitError):
@@ -37,7 +47,7 @@ def check_file(path, min_runtime=rules.DEFAULT_RUNTIME, multiple_subgraphs=False
     if model.is_edgetpu_compiled:
         raise UnusableModelError(f"{path}: already compiled for the Edge TPU (it has edgetpu-custom-op); "
                                  f"run `edgekit inspect {path}`, or check the CPU model it came from")
-    prediction = predict(model, min_runtime, multiple_subgraphs)
+    prediction = predict(model, min_runtime, multiple_subgraphs, learning_head_in_file(model))
     if prediction.fatal and not allow_fatal:
         raise_fatal(prediction)
     return prediction
@@ -47,10 +57,46 @@ def raise_fatal(prediction):
     raise UnusableModelError(f"{prediction.path}: {prediction.fatal.message}; {prediction.fatal.fix}")
 
 
-def predict(model, min_runtime=rules.DEFAULT_RUNTIME, multiple_subgraphs=False):
+def learning_head(model, model_bytes):
+    """The `LearningHead` of `model` (whose file's bytes are `model_bytes`) when it ends in pycoral's imprinting
+    head (`edgekit.tflite.heads` knows the contract), else None. The Edge TPU part ends at the tensor that
+    feeds the L2_NORMALIZATION, and the head from there on stays on the CPU (IMPRINTING_HEAD_WHY)."""
+    if not any(op.name == "L2_NORMALIZATION" for op in model.main.operators):
+        return None                 # no head: the model is never unpacked a second time
+    from edgekit.tflite import heads
+    from edgekit.tflite.graph_edit import GraphEditor
+
+    try:
+        editor = GraphEditor.from_bytes(model_bytes)
+    except ImportError:
+        # The contract is read through LiteRT's schema, which ai-edge-litert brings; where it is missing
+        # (Windows, see pyproject.toml) no compiler runs either, and the head is predicted like any other ops.
+        return None
+    try:
+        head = heads.read_imprinting_head(editor, model.path)
+    except heads.NotImprintingModel:
+        return None
+    name = editor.graph.tensors[head.l2norm_input].name
+    return LearningHead(IMPRINTING, name.decode("utf-8") if isinstance(name, bytes) else name,
+                        tuple(range(head.l2norm, head.softmax + 1)))
+
+
+def learning_head_in_file(model):
+    """`learning_head` of a model read from its file (`model.path`)."""
+    if not any(op.name == "L2_NORMALIZATION" for op in model.main.operators):
+        return None
+    with open(model.path, "rb") as f:
+        return learning_head(model, f.read())
+
+
+def predict(model, min_runtime=rules.DEFAULT_RUNTIME, multiple_subgraphs=False, head=None):
+    """The `Prediction` for `model`. head: its `LearningHead` (see `learning_head`), whose ops are left on the CPU
+    as `edgekit compile` leaves them, or None."""
     graph = model.main
     fatal = fatal_problem(model)
     verdicts, cut = partition(graph, min_runtime, multiple_subgraphs)
+    if head is not None:
+        verdicts = [_kept_on_cpu(v, head) if v.index in head.ops else v for v in verdicts]
     float_ops = [v for v in verdicts if v.reason == rules.DATA_TYPE and "float" in v.detail]
     if fatal is None and float_ops and not any(t.type in rules.EIGHT_BIT for t in graph.tensors):
         names = _counted(v.op for v in float_ops)
@@ -63,8 +109,34 @@ def predict(model, min_runtime=rules.DEFAULT_RUNTIME, multiple_subgraphs=False):
     total, cached, streamed = parameter_split(graph, verdicts)
     prediction = Prediction(path=model.path, ops=verdicts, cut=cut, fatal=fatal, float_ops=float_ops,
                             parameter_bytes=total, cached_bytes=cached, streamed_bytes=streamed, fixes=[],
-                            min_runtime=min_runtime, multiple_subgraphs=multiple_subgraphs, class_scores=scores)
+                            min_runtime=min_runtime, multiple_subgraphs=multiple_subgraphs, class_scores=scores,
+                            learning_head=head)
     return prediction._replace(fixes=fixes(graph, prediction))
+
+
+def _kept_on_cpu(verdict, head):
+    """A learning head's op as the compiler reports an op past --intermediate_tensors: not mapped, with the
+    status it gives ops left outside its one Edge TPU subgraph (google-coral/edgetpu#601)."""
+    return verdict._replace(status="cpu", reason=rules.MORE_THAN_ONE_SUBGRAPH,
+                            detail=f"the {head.kind} head, on the CPU on purpose: the Edge TPU part ends at "
+                                   f"'{head.tensor}' {IMPRINTING_HEAD_WHY}")
+
+
+def unintended_cpu_ops(prediction):
+    """The verdicts of ops predicted on the CPU, less a learning head's, which is there on purpose."""
+    planned = set(prediction.learning_head.ops) if prediction.learning_head is not None else set()
+    return [v for v in prediction.ops if v.status == "cpu" and v.index not in planned]
+
+
+def learning_head_text(prediction):
+    """One line on the learning head left on the CPU on purpose, or None when the model has none."""
+    head = prediction.learning_head
+    if head is None:
+        return None
+    names = " -> ".join(v.op for v in prediction.ops if v.index in head.ops)
+    return (f"{head.kind} head: ops {head.ops[0]}-{head.ops[-1]} ({names}) stay on the CPU on purpose: "
+            f"`edgekit compile` ends the Edge TPU part at '{head.tensor}' (--intermediate_tensors) "
+            f"{IMPRINTING_HEAD_WHY}")
 
 
 QUANTIZE_FIX = ("convert with full-integer quantization (optimizations=[tf.lite.Optimize.DEFAULT], a "
@@ -301,7 +373,9 @@ def summary(p):
             "float_ops": [v.index for v in p.float_ops], "min_runtime": p.min_runtime,
             "parameter_bytes": p.parameter_bytes, "cached_bytes": p.cached_bytes,
             "streamed_bytes": p.streamed_bytes, "fatal": p.fatal._asdict() if p.fatal else None,
-            "class_scores": p.class_scores._asdict() if p.class_scores else None}
+            "class_scores": p.class_scores._asdict() if p.class_scores else None,
+            "learning_head": dict(p.learning_head._asdict(), ops=list(p.learning_head.ops))
+            if p.learning_head else None}
 
 
 def to_document(p):

@@ -22,7 +22,9 @@ Options = namedtuple("Options", "out_dir min_runtime segments search_delegate st
 DEFAULT_OPTIONS = Options(out_dir=".", min_runtime=None, segments=None, search_delegate=False, step=None,
                           intermediate=(), timeout=180, multiple_subgraphs=False)
 CompileResult = namedtuple("CompileResult", "command returncode report outputs predictions disagreements "
-                                            "stdout")
+                                            "stdout learning_heads")
+"""learning_heads: {model path: check.LearningHead} for the models whose on-device learning head this compile
+kept on the CPU by itself (their tensors added to --intermediate_tensors); {} for others."""
 
 GET_IT = ("install Coral's `edgetpu-compiler` package (x86-64 Linux: add https://packages.cloud.google.com/apt "
           "'coral-edgetpu-stable' to apt, then `sudo apt-get install edgetpu-compiler`), or run it in an "
@@ -98,8 +100,11 @@ def validate(models, options=DEFAULT_OPTIONS):
         raise EdgekitError(f"{duplicate}: given twice (or two models share the name); the outputs would "
                            "overwrite each other, so rename one")
     runtime = options.min_runtime or rules.DEFAULT_RUNTIME
-    predictions = {str(m): check.predict(_readable_cpu_model(m), runtime, options.multiple_subgraphs)
-                   for m in models}
+    predictions = {}
+    for m in models:
+        model = _readable_cpu_model(m)
+        predictions[str(m)] = check.predict(model, runtime, options.multiple_subgraphs,
+                                            check.learning_head_in_file(model))
     for path, p in predictions.items():
         # Certain failures are refused up front; an op version we think too new is left to the compiler,
         # since our version table is derived, not the compiler's own.
@@ -118,9 +123,33 @@ def _readable_cpu_model(path):
     return model
 
 
+def learning_heads(predictions):
+    """{model path: check.LearningHead} of the models that end in an on-device learning head."""
+    return {path: p.learning_head for path, p in predictions.items() if p.learning_head is not None}
+
+
+def with_learning_heads(options, predictions):
+    """`options` with the tensor where each learning head begins added to `intermediate`, so that the compiler
+    leaves the head on the CPU (check.IMPRINTING_HEAD_WHY). -i names tensors of every model compiled together,
+    so a model with such a head is compiled on its own."""
+    heads = learning_heads(predictions)
+    if not heads:
+        return options
+    if len(predictions) > 1:
+        path, head = next(iter(heads.items()))
+        raise check.UnusableModelError(f"{path}: an {head.kind} model is compiled on its own (its head is kept on "
+                                       "the CPU with --intermediate_tensors, which would apply to every model "
+                                       "compiled with it); compile it in a separate `edgekit compile`")
+    added = tuple(h.tensor for h in heads.values() if h.tensor not in options.intermediate)
+    return options._replace(intermediate=tuple(options.intermediate) + added)
+
+
 def compile_models(models, options=DEFAULT_OPTIONS, environ=None):
-    """Compile MODELS together. Raises CompilerMissingError, CompileFailedError or input errors."""
+    """Compile MODELS together. A model ending in an on-device learning head gets --intermediate_tensors so the
+    head stays on the CPU (`with_learning_heads`). Raises CompilerMissingError, CompileFailedError or input
+    errors."""
     predictions = validate(models, options)
+    options = with_learning_heads(options, predictions)
     out = Path(writable_folder(options.out_dir, "--out-dir", what="the compiled model there"))
     try:
         compiler = find_compiler(environ)
@@ -144,7 +173,8 @@ def compile_models(models, options=DEFAULT_OPTIONS, environ=None):
             parsed = compiler_log.merge_log(parsed, log.read_text(errors="replace"))
         produced = sorted(p for p in Path(work).iterdir() if p.suffix == ".tflite")
         disagreements = _disagreements(parsed, predictions)
-        result = CompileResult(cmd, run.returncode, parsed, [], predictions, disagreements, run.stdout)
+        result = CompileResult(cmd, run.returncode, parsed, [], predictions, disagreements, run.stdout,
+                               learning_heads(predictions))
         if run.returncode != 0 or parsed.fatal or not produced:
             raise CompileFailedError(failure_message(models, parsed, run.returncode, run.stderr), result)
         outputs = [_move(p, out) for p in sorted(Path(work).iterdir()) if p.is_file()]

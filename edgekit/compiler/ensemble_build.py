@@ -51,7 +51,7 @@ def _member_facts(path):
         raise EdgekitError(f"{path}: no such model file (a missing ensemble member)")
     model = read_model(path)
     recorded = read_edgekit_metadata(model)
-    task = recorded_task(recorded) or detect_task(model)
+    task = recorded_task(recorded, path) or detect_task(model)
     if task != CLASSIFICATION:
         raise EdgekitError(f"{path}: a {task} model; ensembles combine classifiers' scores only")
     return model, _class_count(model), recorded.get("labels") or None

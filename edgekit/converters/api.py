@@ -14,14 +14,15 @@ from collections import namedtuple
 from edgekit.calibration.cache import CalibrationCache
 from edgekit.compiler import check
 from edgekit.converters import steps
-from edgekit.converters.options import CONVERTIBLE_TASKS, DEFAULT_METHOD, DEFAULTS, bias_correction_on, options_from
+from edgekit.converters.options import (CONVERTIBLE_TASKS, DEFAULT_METHOD, DEFAULTS, IMPRINTING, LEARNING_OUTPUTS,
+                                        bias_correction_on, options_from)
 
-__all__ = ["CONVERTIBLE_TASKS", "DEFAULT_METHOD", "DEFAULTS", "CalibrationCache", "ConversionResult", "convert",
-           "to_document"]
+__all__ = ["CONVERTIBLE_TASKS", "DEFAULT_METHOD", "DEFAULTS", "LEARNING_OUTPUTS", "CalibrationCache",
+           "ConversionResult", "convert", "to_document"]
 
 ConversionResult = namedtuple("ConversionResult", "int8_path float_path compiled_path report_json report_html "
                                                   "metadata calibration method warnings check compile timings "
-                                                  "agreement")
+                                                  "agreement embedding_agreement")
 
 
 class StepClock:
@@ -45,7 +46,9 @@ def convert(model, calib, out_dir, weights=None, name=None, progress=None, cache
     """Convert `model` (zoo name, Keras file, SavedModel folder or a keras.Model) calibrated on `calib`
     (a folder, glob, list file, video, dataset folder, or uint8 pixel array [N, H, W, 3]) into `out_dir`.
 
-    Options are keyword arguments (num_samples=..., method=..., io=...; `options.DEFAULTS` lists them).
+    Options are keyword arguments (num_samples=..., method=..., io=...; `options.DEFAULTS` lists them);
+    learning="embedding" or "imprinting" converts a classifier's embedding extractor, or that extractor with
+    pycoral's imprinting head and the classifier's classes, for on-device learning (`edgekit learn`).
     `cache`: a `CalibrationCache` to reuse calibration and histograms across calls (without one, each call
     has its own, on `cache_dir` when given). Returns a ConversionResult; raises EdgekitError (one line) for
     anything the user can fix."""
@@ -76,6 +79,9 @@ def convert(model, calib, out_dir, weights=None, name=None, progress=None, cache
             with clock.step("bias_correction"):
                 int8_bytes = steps.correct_biases(int8_bytes, calibrated, calibration, source,
                                                   options.calibration.bias_samples)
+        if source.learning == IMPRINTING:
+            with clock.step("imprinting_head"):
+                int8_bytes = steps.imprinting_head(int8_bytes, source)
         int8 = steps.label_and_verify(int8_bytes, source, calibration, options, corrected)
         warnings += int8.verdict.warnings
         float_bytes = None
@@ -97,7 +103,8 @@ def convert(model, calib, out_dir, weights=None, name=None, progress=None, cache
                             report_json=report.json_path, report_html=report.html_path, metadata=int8.metadata,
                             calibration=calibration.summary, method=method, warnings=warnings,
                             check=check.summary(int8.verdict.prediction), compile=compiled.document,
-                            timings={k: round(v, 3) for k, v in clock.timings.items()}, agreement=report.agreement)
+                            timings={k: round(v, 3) for k, v in clock.timings.items()}, agreement=report.agreement,
+                            embedding_agreement=report.embedding_agreement)
 
 
 def _cache_for(cache, cache_dir):

@@ -109,11 +109,41 @@ def output_agreement(float_run, int8_run, int8_model, batches, mean, std, sample
             "top2_logits_within_one_step": close if float_logits is not None else None}
 
 
+def embedding_agreement(float_run, int8_run, batches, mean, std, samples=AGREEMENT_SAMPLES):
+    """An embedding extractor's int8 embedding against the float one on calibration pictures: the cosine
+    similarity of the two (mean and lowest) and the mean absolute difference in steps of the int8 grid. The
+    int8 embedding is the int8 model's tensor named as the float model's output: the output itself, or what an
+    imprinting head reads. None when the int8 model has no such tensor."""
+    float_input, float_output = float_run.get_input_details()[0], float_run.get_output_details()[0]
+    found = next((d for d in int8_run.get_tensor_details() if d["name"] == float_output["name"]), None)
+    if found is None or not found["quantization"][0]:
+        return None
+    int8_input = int8_run.get_input_details()[0]
+    step = float(found["quantization"][0])
+    cosines, steps = [], []
+    for batch in batches[:samples]:
+        float_run.set_tensor(float_input["index"], batch)
+        float_run.invoke()
+        int8_run.set_tensor(int8_input["index"], _int8_input(int8_input, batch, mean, std))
+        int8_run.invoke()
+        reference = float_run.get_tensor(float_output["index"]).astype(np.float64).ravel()
+        values = common.dequantize(int8_run.get_tensor(found["index"]), *found["quantization"],
+                                   dtype=np.float64).ravel()
+        norms = float(np.linalg.norm(reference) * np.linalg.norm(values))
+        cosines.append(float(reference @ values) / norms if norms > 0 else 0.0)
+        steps.append(float(np.mean(np.abs(reference - values))) / step)
+    return {"pictures": len(cosines), "mean_cosine": float(np.mean(cosines)), "min_cosine": float(np.min(cosines)),
+            "mean_error_steps": float(np.mean(steps)), "step": step}
+
+
 def build(name, int8_model, calibrated, batches, recorded, edits, method, calibration, prediction, warnings,
-          timings, compile_document, cache_hit, io, mean, std, float_path, int8_path, bias_corrected=False):
+          timings, compile_document, cache_hit, io, mean, std, float_path, int8_path, bias_corrected=False,
+          learning=None):
     """The report document. `calibrated`: the calibrated float model's bytes; `recorded`: its calibrated
     ranges, `edits`: the ranges written instead; `io`, `mean`, `std`: the int8 model's I/O type and the
-    normalisation its input quantization encodes; `timings`: seconds per step so far."""
+    normalisation its input quantization encodes; `timings`: seconds per step so far; learning: None, or the
+    learning output (an embedding extractor, an imprinting model), whose float model is the extractor: its
+    embedding is compared instead of classes."""
     from edgekit.compiler import check
 
     graph = int8_model.main
@@ -130,7 +160,8 @@ def build(name, int8_model, calibrated, batches, recorded, edits, method, calibr
         int8_run = tensor_reader(f.read())
     float_run = tensor_reader(calibrated)  # both built once: each costs a model load and tensor allocation
     errors = layer_errors(float_run, int8_run, batches, mean, std)
-    agreement = output_agreement(float_run, int8_run, int8_model, batches, mean, std)
+    agreement = None if learning else output_agreement(float_run, int8_run, int8_model, batches, mean, std)
+    embedding = embedding_agreement(float_run, int8_run, batches, mean, std) if learning else None
     activation_ranges = []
     for index, r in sorted(recorded.items()):
         chosen = edits.get(index, (r.low, r.high))
@@ -146,7 +177,8 @@ def build(name, int8_model, calibrated, batches, recorded, edits, method, calibr
             "ops": ops, "edgetpu": check.summary(prediction),
             "parameters": {"bytes": prediction.parameter_bytes, "on_chip_cache_bytes": rules.ON_CHIP_CACHE_BYTES,
                            "fits": prediction.parameter_bytes <= rules.ON_CHIP_CACHE_BYTES},
-            "agreement_with_float": agreement, "layer_errors": errors, "activation_ranges": activation_ranges,
+            "agreement_with_float": agreement, "embedding_agreement": embedding, "layer_errors": errors,
+            "activation_ranges": activation_ranges,
             "calibration": calibration,
             "warnings": warnings, "compile": compile_document,
             "timings_s": {k: round(v, 3) for k, v in timings.items()}}
@@ -236,6 +268,15 @@ def _agreement_html(found, name):
     return text + "</p>"
 
 
+def _embedding_html(found):
+    if not found:
+        return ""
+    return (f"<h2>Embedding against the float model</h2><p>On {found['pictures']} calibration pictures the int8 "
+            f"embedding's cosine similarity to the float one is {found['mean_cosine']:.4f} on average (lowest "
+            f"{found['min_cosine']:.4f}); the values differ by {found['mean_error_steps']:.2f} steps of the int8 "
+            f"grid ({found['step']:.4g}) on average.</p>")
+
+
 def _cpu_ops_html(cpu_ops):
     """': OP xN, ...' for the ops that stay on the CPU, or nothing when none does."""
     return ": " + html.escape(", ".join(f"{op} x{n}" for op, n in sorted(cpu_ops.items()))) if cpu_ops else ""
@@ -261,6 +302,7 @@ def to_html(doc):
         f"{doc['parameters']['on_chip_cache_bytes'] / 2**20:.2f} MiB on-chip cache "
         f"({'fits' if doc['parameters']['fits'] else 'does not fit: the rest streams every inference'}).</p>",
         _agreement_html(doc.get("agreement_with_float"), doc["name"]),
+        _embedding_html(doc.get("embedding_agreement")),
         "<h2>Where accuracy goes: float vs int8 per tensor</h2>",
         _svg_snr(doc["layer_errors"]),
         "<p>Worst tensors:</p>" + _table(("tensor", "SNR dB", "RMSE (int8 steps)", "scale"),

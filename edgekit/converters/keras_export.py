@@ -16,6 +16,9 @@ from edgekit.errors import EdgekitError
 
 # model: the Keras model; name: file-name stem for outputs; source: provenance text; zoo: the zoo entry or None.
 Loaded = namedtuple("Loaded", "model name source zoo")
+# A classifier cut for on-device learning. model: from the same input to the pooled features [batch, D] its
+# last Dense layer reads; class_weights: that layer's kernel as one row per class (N, D), float32.
+PooledFeatures = namedtuple("PooledFeatures", "model class_weights")
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
@@ -103,6 +106,33 @@ def input_shape(model):
         raise ModelSourceError(f"the model's input shape {shape} is not a fixed [batch, H, W, C] image; build it "
                                "with a fixed input size, e.g. keras.Input((224, 224, 3))")
     return tuple(int(d) for d in shape[1:])
+
+
+def pooled_features(model, source):
+    """`model`, a classifier, cut at the pooled features its last Dense layer reads (Dropout skipped, as it
+    does nothing at inference), with that layer's kernel as class rows; one-line errors for other models.
+
+    The cut keeps the model's input and its leading normalisation, so it converts like the whole classifier
+    and takes the same raw pixels."""
+    import keras
+
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    if not dense:
+        raise ModelSourceError(f"{source}: no Dense layer gives this model its classes, so there are no pooled "
+                               "features to cut at: --embedding and --imprinting take an image classifier (a zoo "
+                               "EfficientNet-Lite or a .keras file from `edgekit train`)")
+    head = dense[-1]
+    features = head.input
+    while isinstance(features._keras_history.operation, keras.layers.Dropout):
+        features = features._keras_history.operation.input
+    if len(features.shape) != 2:
+        raise ModelSourceError(f"{source}: its last Dense layer reads {list(features.shape)} tensors, not pooled "
+                               "features [batch, channels]: give an image classifier whose head pools first")
+    cut = keras.Model(model.inputs, features, name=f"{model.name}_features")
+    if hasattr(model, "edgekit_raw_pixels"):
+        cut.edgekit_raw_pixels = model.edgekit_raw_pixels
+    kernel = np.asarray(keras.ops.convert_to_numpy(head.kernel), np.float32)
+    return PooledFeatures(cut, np.ascontiguousarray(kernel.T))
 
 
 def export_fixed_batch(model, folder, shape, wrap=None):

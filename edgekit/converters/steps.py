@@ -7,6 +7,7 @@
   collect_statistics             per-tensor histograms (from the cache, else one more pass)
   choose_ranges, quantize_int8   the method's ranges written in, then the int8 model
   correct_biases                 optional, against the float model
+  imprinting_head                --imprinting: pycoral's imprinting head appended to the int8 extractor
   label_and_verify               metadata embedded; 8-bit everywhere, op versions, what maps to the Edge TPU
   float_twin                     optional float baseline
   write_outputs, compile_twin    the files, each written whole; edgetpu_compiler when installed
@@ -24,8 +25,9 @@ from collections import namedtuple
 from edgekit.calibration import data as calibration_data
 from edgekit.calibration import ranges as range_methods
 from edgekit.calibration.cache import calibration_key, model_fingerprint, statistics_key
+from edgekit.compiler import check
 from edgekit.converters import bias, keras_export, quantize, verify
-from edgekit.converters.options import CONVERTIBLE_TASKS
+from edgekit.converters.options import CONVERTIBLE_TASKS, IMPRINTING
 from edgekit.errors import EdgekitError
 from edgekit.files import writable_folder, write_atomic
 from edgekit.runtime import tasks
@@ -34,8 +36,9 @@ from edgekit.tflite.model import read_model
 
 # keras: the model to export (a leading Rescaling folded away); name: the output files' stem; provenance: where
 # it came from, for the metadata; shape: (H, W, C); mean, std: the normalisation the int8 input encodes;
-# resize: how pictures are resized for it; labels: class names or None.
-Source = namedtuple("Source", "keras name provenance shape task mean std resize labels")
+# resize: how pictures are resized for it; labels: class names or None; learning: None, or the learning output
+# (options.LEARNING_OUTPUTS) `keras` was cut for; base_classes: an imprinting head's first classes (N, D) or None.
+Source = namedtuple("Source", "keras name provenance shape task mean std resize labels learning base_classes")
 # pictures: the CalibrationSet (uint8 pixels and where they came from); summary: its part of the report;
 # warnings: about the pictures; batches: the float32 [1, H, W, C] inputs of the Keras model.
 CalibrationData = namedtuple("CalibrationData", "pictures summary warnings batches")
@@ -51,8 +54,10 @@ Int8Model = namedtuple("Int8Model", "model_bytes model metadata verdict bias_cor
 Written = namedtuple("Written", "int8_path float_path")
 # document: what the compile step did (the result's `compile`); path: the compiled model, or None.
 Compiled = namedtuple("Compiled", "document path warnings")
-Report = namedtuple("Report", "json_path html_path agreement")
-NO_REPORT = Report(None, None, None)
+# agreement: the int8 classes against the float ones; embedding_agreement: an extractor's embedding against
+# the float one (conversion_report.embedding_agreement); None where they do not apply.
+Report = namedtuple("Report", "json_path html_path agreement embedding_agreement")
+NO_REPORT = Report(None, None, None, None)
 
 
 class OutputFolderError(EdgekitError):
@@ -85,17 +90,48 @@ def load_source(model, weights, name, interface, quiet):
     edgekit cannot convert."""
     labels = _read_labels(interface.labels)
     loaded = _load_keras(model, weights, name, quiet)
-    keras_model, mean, std = _fold_normalization(loaded.model, interface.mean, interface.std)
+    task = interface.task or getattr(loaded.model, "edgekit_task", None) or tasks.CLASSIFICATION
+    if task not in CONVERTIBLE_TASKS:
+        raise EdgekitError(f"unknown task '{task}': use {', '.join(CONVERTIBLE_TASKS)}")
+    learning, base_classes, keras_model = interface.learning, None, loaded.model
+    if learning:
+        cut = _learning_cut(loaded, task, learning)
+        keras_model = cut.model
+        base_classes = cut.class_weights if learning == IMPRINTING else None
+    keras_model, mean, std = _fold_normalization(keras_model, interface.mean, interface.std)
     height, width, channels = keras_export.input_shape(keras_model)
     if channels != 3:
         raise EdgekitError(f"{loaded.source}: the model takes {channels} channels; edgekit converts RGB image models")
-    task = interface.task or getattr(keras_model, "edgekit_task", None) or tasks.CLASSIFICATION
-    if task not in CONVERTIBLE_TASKS:
-        raise EdgekitError(f"unknown task '{task}': use {', '.join(CONVERTIBLE_TASKS)}")
-    if labels is None and loaded.zoo and task == tasks.CLASSIFICATION and str(weights).lower() == "imagenet":
-        labels = _zoo_imagenet_labels()
-    return Source(keras_model, name or loaded.name, loaded.source, (height, width, channels), task, mean, std,
-                  interface.resize or tasks.DEFAULT_RESIZE[task], labels)
+    if labels is None and learning != tasks.EMBEDDING:
+        if loaded.zoo and task == tasks.CLASSIFICATION and str(weights).lower() == "imagenet":
+            labels = _zoo_imagenet_labels()
+        elif learning == IMPRINTING:
+            labels = _labels_beside(loaded.source)
+    if base_classes is not None and labels is not None and len(labels) != len(base_classes):
+        raise EdgekitError(f"{interface.labels or loaded.source}: {len(labels)} labels for a classifier of "
+                           f"{len(base_classes)} classes; give --labels with one name per class")
+    stem = name or (f"{loaded.name}_{learning}" if learning else loaded.name)
+    return Source(keras_model, stem, loaded.source, (height, width, channels), task, mean, std,
+                  interface.resize or tasks.DEFAULT_RESIZE[task], labels, learning, base_classes)
+
+
+def _learning_cut(loaded, task, learning):
+    """The classifier cut at its pooled features for --embedding / --imprinting; a detector is refused."""
+    if task != tasks.CLASSIFICATION:
+        raise EdgekitError(f"{loaded.source}: a {task} model; --{learning} takes an image classifier (a zoo "
+                           "EfficientNet-Lite or a .keras file from `edgekit train`): convert this one without "
+                           f"--{learning}")
+    return keras_export.pooled_features(loaded.model, loaded.source)
+
+
+def _labels_beside(source):
+    """The class names `edgekit train --out` writes beside its .keras file, or None when there are none."""
+    from edgekit.training.trained_classifier import LABELS_FILE
+
+    if not os.path.isfile(source):
+        return None
+    path = os.path.join(os.path.dirname(source), LABELS_FILE)
+    return _read_labels(path) if os.path.isfile(path) else None
 
 
 def _load_keras(model, weights, name, quiet):
@@ -257,6 +293,15 @@ def quantize_int8(calibrated, ranges, source, io):
     return quantize.quantize(quantize.set_ranges(calibrated.model_bytes, ranges), io, output_type)
 
 
+def imprinting_head(int8_bytes, source):
+    """The int8 embedding extractor with pycoral's imprinting head appended, the classifier's own classes as its
+    base classes (`heads` normalizes each row: imprinting is a cosine classifier, so the Dense bias has no
+    place in it)."""
+    from edgekit.tflite import heads
+
+    return heads.add_imprinting_head(int8_bytes, source.base_classes, name=int8_name(source))
+
+
 def correct_biases(int8_bytes, calibrated, calibration, source, samples):
     """`bias.correct` with the float model's and the int8 model's inputs made from the same pictures."""
     image = read_model(int8_bytes).input_tensors()[0]
@@ -276,11 +321,14 @@ def label_and_verify(int8_bytes, source, calibration, options, corrected):
                    f"({len(calibration.pictures.pixels)} images, seed {settings.seed})")
     height, width, _ = source.shape
     detection = options.detection._asdict() if source.task == tasks.DETECTION else None
-    metadata = metadata_document(source.task, (width, height), source.mean, source.std, source.resize,
+    # An embedding extractor's output is no task's findings: its metadata says so (`tasks.recorded_task`).
+    task = tasks.EMBEDDING if source.learning == tasks.EMBEDDING else source.task
+    metadata = metadata_document(task, (width, height), source.mean, source.std, source.resize,
                                  source.labels, source.provenance, method_text, detection=detection)
     labelled = embed_metadata(int8_bytes, metadata)
     model = read_model(labelled, name=int8_name(source))
-    verdict = verify.verify(model, strict=options.outputs.strict)
+    head = check.learning_head(model, labelled) if source.learning == IMPRINTING else None
+    verdict = verify.verify(model, strict=options.outputs.strict, head=head)
     return Int8Model(labelled, model, metadata, verdict, corrected)
 
 
@@ -338,6 +386,6 @@ def write_report(out_dir, source, calibration, calibrated, statistics, ranges, i
         recorded=calibrated.recorded, edits=ranges, method=method, calibration=calibration.summary,
         prediction=int8.verdict.prediction, warnings=warnings, timings=timings, compile_document=compiled.document,
         cache_hit=statistics.cached, io=io, mean=source.mean, std=source.std, float_path=written.float_path,
-        int8_path=written.int8_path, bias_corrected=int8.bias_corrected)
+        int8_path=written.int8_path, bias_corrected=int8.bias_corrected, learning=source.learning)
     json_path, html_path = conversion_report.write(out_dir, source.name, document)
-    return Report(json_path, html_path, document["agreement_with_float"])
+    return Report(json_path, html_path, document["agreement_with_float"], document["embedding_agreement"])

@@ -4,7 +4,7 @@
   detection post-processing op (which runs on the CPU by design, after the Edge TPU part).
 - Every op version within what compiler 16 parses (`edgekit.compiler.rules`, the table `check` uses).
 - Then `edgekit.compiler.check.predict` says which ops will stay on the CPU: a warning, or an error under
-  strict.
+  strict; an imprinting head stays there on purpose (`check.LearningHead`) and is neither.
 """
 
 from collections import namedtuple
@@ -57,8 +57,9 @@ def wide_tensors(model):
     return found
 
 
-def verify(model, strict=False):
-    """Raise ConversionCheckError on a non-8-bit tensor or too-new op; return the CPU ops as warnings."""
+def verify(model, strict=False, head=None):
+    """Raise ConversionCheckError on a non-8-bit tensor or too-new op; return the CPU ops as warnings.
+    head: the model's `check.LearningHead`, whose ops stay on the CPU by design, or None."""
     wide = wide_tensors(model)
     if wide:
         op, t = wide[0]
@@ -74,10 +75,11 @@ def verify(model, strict=False):
         raise ConversionCheckError(
             f"op {op.index} {op.name} came out as version {op.version}, but edgetpu_compiler 16 knows it {known}: "
             f"avoid the feature that needs it (e.g. per-tensor int16 or dilation) or convert with TensorFlow 2.5")
-    prediction = check.predict(model)
+    prediction = check.predict(model, head=head)
     cpu = [v for v in prediction.ops if v.status == "cpu"]
-    # The post-processing op runs on the CPU by design; everything else there costs speed.
-    unexpected = [v for v in cpu if v.op not in (POSTPROCESS_OP,) and not _expected_tail(model, v)]
+    # The post-processing op and a learning head run on the CPU by design; everything else there costs speed.
+    unexpected = [v for v in check.unintended_cpu_ops(prediction)
+                  if v.op not in (POSTPROCESS_OP,) and not _expected_tail(model, v)]
     warnings = []
     if unexpected:
         message = cpu_message(unexpected)

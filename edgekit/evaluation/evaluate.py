@@ -71,7 +71,7 @@ def describe(path):
         raise EdgekitError(f"{path}: edgekit eval takes .tflite models and ensemble .json files")
     model = read_model(path)
     recorded = read_edgekit_metadata(model)
-    task = recorded_task(recorded) or detect_task(model)
+    task = recorded_task(recorded, path) or detect_task(model)
     return task, dict(enumerate(recorded.get("labels") or []))
 
 

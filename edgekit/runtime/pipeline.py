@@ -69,7 +69,7 @@ class Runner:
         self.interpreter = opened.interpreter
         # What the converter recorded in the model fills in whatever the caller left open.
         recorded = read_edgekit_metadata(opened.model)
-        self.task = task or recorded_task(recorded) or detect_task(opened.model)
+        self.task = task or recorded_task(recorded, opened.path) or detect_task(opened.model)
         self.labels = labels or dict(enumerate(recorded.get("labels") or []))
         self.top_k = top_k
         self.threshold = threshold

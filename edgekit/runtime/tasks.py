@@ -7,8 +7,13 @@ module costs nothing beyond the standard library, so that the zoo's listing can 
 
 import math
 
+from edgekit.errors import EdgekitError
+
 CLASSIFICATION, DETECTION, SEGMENTATION = "classification", "detection", "segmentation"
 TASKS = (CLASSIFICATION, DETECTION, SEGMENTATION)
+# An embedding extractor (`edgekit convert --embedding`): its output is pooled features [1, D] that
+# `edgekit learn` trains a last layer on, not a task's findings, so it is none of TASKS.
+EMBEDDING = "embedding"
 
 # How each task resizes by default (models' metadata or --resize override it): TFLite's own half-pixel
 # bilinear for classifiers (Coral's expected scores hold with it, not with Pillow's bilinear), Pillow's
@@ -37,7 +42,12 @@ def detect_task(model):
     return CLASSIFICATION
 
 
-def recorded_task(metadata):
-    """The task edgekit's metadata names, or None when it names none this runtime knows."""
+def recorded_task(metadata, path="the model"):
+    """The task edgekit's metadata names, or None when it names none this runtime knows. An embedding
+    extractor (at `path`) has no findings to report: EdgekitError, saying what to do with it instead."""
     task = metadata.get("task")
+    if task == EMBEDDING:
+        raise EdgekitError(f"{path}: an embedding extractor (edgekit convert --embedding): its output is "
+                           "features, not classes; give it classes with `edgekit learn backprop MODEL --data "
+                           "FOLDER --out NEW.tflite`, or run the classifier it was cut from")
     return task if task in TASKS else None
