@@ -33,11 +33,13 @@ def _top(findings):
     return ", ".join(f"{item['label']} {item['score']:.2f}" for item in found[:3])
 
 
-def _printer(as_json, labels):
-    """The per-frame callback: a JSON line on stdout, or a progress line on stderr now and then."""
+def _printer(as_json, session):
+    """The per-frame callback: a JSON line on stdout, or a progress line on stderr now and then. Classes are
+    named by the session's Runner of the moment (a model taught with --teach gains classes as it runs)."""
     last = [0.0]
 
     def on_frame(frame, result, fps):
+        labels = session.runner.labels
         if as_json:
             click.echo(_json_line(frame, result, labels))
             return
@@ -60,6 +62,32 @@ def format_summary(s):
     if s.recording:
         line += f"; recorded {s.recorded_frames} frames to {s.recording}"
     return line
+
+
+def _teacher(model, teach, serve, keep_classes, save_path):
+    """The `learn.teach.Teacher` for --teach (None without it), after checking the options that go with it."""
+    if not teach:
+        if keep_classes or save_path:
+            raise EdgekitError(f"{'--keep-classes' if keep_classes else '--save'} goes with --teach: add --teach "
+                               "--serve HOST:PORT to teach the model from a browser page")
+        return None
+    if not serve:
+        raise EdgekitError("--teach needs --serve HOST:PORT: the classes are taught from that browser page "
+                           "(e.g. --serve 127.0.0.1:8080)")
+    # Imported only here: the camera without --teach never loads edgekit.learn.
+    from edgekit.learn.teach import Teacher
+
+    return Teacher(model, keep_classes=keep_classes, save_path=save_path)
+
+
+def _attach(teacher, session, device, threads):
+    """teacher.attach(session), letting go of the session's camera and port if that fails (it never ran)."""
+    try:
+        teacher.attach(session, device=device, threads=threads)
+    except BaseException:
+        session.server.close()
+        session.grabber.reader.release()
+        raise
 
 
 @click.command("camera")
@@ -86,11 +114,19 @@ def format_summary(s):
               help="Longest wait between reconnects (seconds).")
 @click.option("--reconnect-attempts", type=int, default=Backoff.ATTEMPTS, show_default=True,
               help="Reconnect tries before giving up (0: keep trying).")
+@click.option("--teach", is_flag=True,
+              help="Teach an imprinting model new classes from the --serve page: a button per class adds the "
+                   "current frame to it, 'new class' starts one, 'save model' writes it (see --save); "
+                   "these need the token printed with the page's URL.")
+@click.option("--keep-classes", is_flag=True, help="With --teach: keep the model's own classes, new ones after them.")
+@click.option("--save", "save_path", type=click.Path(dir_okay=False),
+              help="With --teach: where 'save model' writes [MODEL's name + _taught.tflite, beside it].")
 @threads_option("CPU threads for inference [all cores].")
 @json_option("Print one JSON line per processed frame.")
 @handles_errors
 def camera_command(model, source, device, labels_path, threshold, top_k, display, record, record_fps, serve,
-                   max_frames, loop, reconnect_delay, reconnect_max, reconnect_attempts, threads, as_json):
+                   max_frames, loop, reconnect_delay, reconnect_max, reconnect_attempts, teach, keep_classes, save_path,
+                   threads, as_json):
     """Classify or detect live, from a camera, a video file, a stream or an image folder.
 
     The newest frame always goes to inference (stale ones are dropped and counted), live sources
@@ -101,7 +137,9 @@ def camera_command(model, source, device, labels_path, threshold, top_k, display
       edgekit camera mobilenet_v2_1.0_224_quant_edgetpu.tflite --labels imagenet_labels.txt
       edgekit camera ssd_mobilenet_v2_coco_quant_postprocess_edgetpu.tflite --labels coco_labels.txt \\
           --source rtsp://camera.local/stream --serve 0.0.0.0:8080 --record out.mp4
+      edgekit camera efficientnet-lite0_imprinting.tflite --teach --serve 127.0.0.1:8080
     """
+    teacher = _teacher(model, teach, serve, keep_classes, save_path)
     try:
         from edgekit.runtime.camera.session import CameraSession
     except ImportError as e:
@@ -113,11 +151,18 @@ def camera_command(model, source, device, labels_path, threshold, top_k, display
                             top_k=top_k, display=display, record=record, record_fps=record_fps, serve=serve,
                             max_frames=max_frames, loop=loop, threads=threads,
                             backoff=Backoff(reconnect_delay, reconnect_max, reconnect_attempts))
-    # Set once the session is open: the labels that name its classes are the Runner's (file or model's own).
-    session.on_frame = _printer(as_json, session.runner.labels)
-    if session.server:
-        click.echo(f"edgekit: preview at {session.server.url}", err=True)
-    summary = session.run()
+    session.on_frame = _printer(as_json, session)
+    try:
+        if teacher is not None:
+            _attach(teacher, session, device, threads)
+            click.echo(f"edgekit: teach at {session.server.url_with_token} ('save model' writes "
+                       f"{teacher.save_path})", err=True)
+        elif session.server:
+            click.echo(f"edgekit: preview at {session.server.url}", err=True)
+        summary = session.run()
+    finally:
+        if teacher is not None:
+            teacher.close()
     click.echo(format_summary(summary), err=True)
     if summary.ended == "lost":
         raise EdgekitError(f"{source}: the source stopped and did not come back after {reconnect_attempts} "

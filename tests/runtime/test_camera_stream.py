@@ -15,40 +15,17 @@ import cv2
 import numpy as np
 import pytest
 from browser import CHROMIUM_FLAGS, chromium
+from fake_camera import FakeCamera
 from click.testing import CliRunner
 from PIL import Image
 
 from edgekit.cli import cli
-from edgekit.runtime.camera import STATUS_COLOR, Backoff, CameraSession, MjpegServer
+from edgekit.runtime.camera import STATUS_COLOR, Backoff, CameraSession
 
 pytestmark = pytest.mark.usefixtures("no_edgetpu_library")
 
 MODEL = "mobilenet_v2_1.0_224_quant.tflite"
 PATIENCE_S = 60
-
-
-class FakeCamera:
-    """An MJPEG IP camera on 127.0.0.1 showing one picture, about 50 frames a second, until closed."""
-
-    def __init__(self, path, port=0):
-        self.image = cv2.resize(cv2.imread(str(path)), (320, 240), interpolation=cv2.INTER_AREA)
-        self.server = MjpegServer("127.0.0.1", port).start()
-        self.port = self.server.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/stream.mjpg"
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._feed, daemon=True)
-        self.thread.start()
-
-    def _feed(self):
-        for i in range(PATIENCE_S * 50):  # bounded even if nobody closes it
-            self.server.publish(self.image, frame=i)
-            if self.done.wait(0.02):
-                break
-
-    def close(self):
-        self.done.set()
-        self.thread.join(PATIENCE_S)
-        self.server.close()
 
 
 @pytest.fixture

@@ -5,17 +5,26 @@ Standard library only (http.server in a thread). Routes:
   /stream.mjpg multipart/x-mixed-replace JPEG frames, as fast as they are processed
   /frame.jpg   the newest frame, once (the page shows it first, so its load event fires)
   /stats       the live figures as JSON
+and whatever routes a caller adds with `MjpegServer.route` (a GET route may replace the page). A POST
+route changes something, so it runs only for a request that carries the server's token (`token`, random
+per run, printed with the page's URL by whoever starts it) in the X-Edgekit-Token header or a `token`
+query parameter; any other POST gets 403 and runs nothing. GET routes must change nothing: a page on
+another site can make a browser send GETs to this address, but it cannot know the token.
 Frames are JPEG-encoded only when someone asks, once per frame however many people watch; and
 `wanted()` tells the camera loop whether anyone is watching at all, so that a board nobody looks at
 does not draw overlays for nothing.
 """
 
+import hmac
 import html
 import json
+import secrets
 import socket
 import threading
 import time
+from collections import namedtuple
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 
 from edgekit.errors import EdgekitError
 
@@ -28,6 +37,21 @@ FIRST_FRAME_WAIT_S = 10.0
 POLL_S = 0.5
 # A /frame.jpg request keeps frames wanted this long (a page polling stills, or one about to stream).
 DEMAND_S = 5.0
+TOKEN_HEADER = "X-Edgekit-Token"
+# The largest POST body a route reads: actions are small JSON documents, never uploads.
+MOST_BODY_BYTES = 64 * 1024
+
+Request = namedtuple("Request", "method path query body")
+"""What a route's handler gets: method ("GET" or "POST"), path (without the query), query (name -> last
+value), body (bytes; b"" for a GET)."""
+
+Reply = namedtuple("Reply", "code kind body")
+"""What a route's handler returns: the HTTP status, the Content-Type and the body (bytes)."""
+
+
+def json_reply(document, code=200):
+    """A `Reply` carrying `document` as JSON."""
+    return Reply(code, "application/json", json.dumps(document).encode())
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>edgekit camera</title>
@@ -142,9 +166,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         hub = self.server.hub
-        path = self.path.split("?", 1)[0]
+        path, query = self._target()
         try:
-            if path in ("/", "/index.html"):
+            if ("GET", path) in self.server.routes:
+                self._route(Request("GET", path, query, b""))
+            elif path in ("/", "/index.html"):
                 self._page(hub)
             elif path == "/stream.mjpg":
                 self._stream(hub)
@@ -156,6 +182,37 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(404, "text/plain", b"not found\n")
         except (BrokenPipeError, ConnectionResetError):
             pass  # the viewer went away
+
+    def do_POST(self):
+        path, query = self._target()
+        try:
+            given = self.headers.get(TOKEN_HEADER) or query.get("token") or ""
+            # compare_digest: how long the comparison takes says nothing about how much of the token matched.
+            if not hmac.compare_digest(given.encode(), self.server.token.encode()):
+                self._send(403, "text/plain", b"this needs the token printed with the page's URL: open that URL\n")
+            elif ("POST", path) not in self.server.routes:
+                self._send(404, "text/plain", b"not found\n")
+            elif not 0 <= self._body_length() <= MOST_BODY_BYTES:
+                self._send(413, "text/plain", b"the request body is missing its length or too large\n")
+            else:
+                self._route(Request("POST", path, query, self.rfile.read(self._body_length())))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _body_length(self):
+        text = self.headers.get("Content-Length") or "0"
+        return int(text) if text.isdigit() else -1
+
+    def _target(self):
+        path, _, query = self.path.partition("?")
+        return path, {name: values[-1] for name, values in parse_qs(query).items()}
+
+    def _route(self, request):
+        try:
+            reply = self.server.routes[(request.method, request.path)](request)
+        except EdgekitError as e:  # what the user can fix, said in one line, as on the command line
+            reply = Reply(400, "text/plain; charset=utf-8", f"{e}\n".encode())
+        self._send(*reply)
 
     def _send(self, code, kind, body):
         self.send_response(code)
@@ -218,6 +275,8 @@ class MjpegServer:
             raise EdgekitError(f"--serve {host}:{port}: cannot listen there ({e.strerror or e}): pick another "
                                "port, or a host address this machine has") from None
         self.httpd.hub = self.hub
+        self.httpd.routes = {}
+        self.token = self.httpd.token = secrets.token_urlsafe(16)
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": POLL_S},
                                         name="edgekit-mjpeg", daemon=True)
 
@@ -225,6 +284,18 @@ class MjpegServer:
     def url(self):
         host, port = self.httpd.server_address[:2]
         return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+
+    @property
+    def url_with_token(self):
+        """The page's URL with the token that POST routes need: print it to the person at the board only."""
+        return f"{self.url}?token={self.token}"
+
+    def route(self, method, path, handler):
+        """Serve `handler(Request) -> Reply` for `method` ("GET" or "POST") at `path`; POST needs the token.
+        A handler runs on the request's own thread; an EdgekitError it raises becomes a 400 with its line."""
+        if method not in ("GET", "POST"):
+            raise ValueError(f"method {method!r}: routes are GET or POST")
+        self.httpd.routes[(method, path)] = handler
 
     def publish(self, image, **stats):
         self.hub.publish(image, **stats)

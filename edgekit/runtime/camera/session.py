@@ -199,6 +199,8 @@ class CameraSession:
 
     `on_frame(frame, result, fps)`, when given, is called on the output thread for every processed frame
     with the capture.Frame and its pipeline.ImageResult (name class ids with `runner.labels`).
+    `newest` is the (Frame, ImageResult) of the newest processed frame (None before the first), for other
+    threads to look at; `replace_model` changes the model between two frames (a model being taught).
     """
 
     def __init__(self, model, source="0", device="auto", labels_path=None, threshold=None, top_k=3,
@@ -217,6 +219,9 @@ class CameraSession:
             self.runner.labels = labels_mod.read_label_file(labels_path)
         self.max_frames, self.on_frame, self.display = max_frames, on_frame, display
         self.stop_event = threading.Event()
+        self.newest = None
+        self._replacement = None  # (opened, labels, threshold) waiting for the next frame
+        self._replacement_lock = threading.Lock()
         self.server = None
         if serve:
             host, port = parse_address(serve)
@@ -237,6 +242,33 @@ class CameraSession:
         self.stop_event.set()
         self.grabber.stop()
 
+    def replace_model(self, opened, labels=None, threshold=None):
+        """Run `opened` (an interpreter.OpenedModel taking the same input) from the next frame on, with the
+        task, top-k, resize and normalisation of the model it replaces. labels: {id: name} naming its
+        classes (None: keep the current ones); threshold: None keeps the current one. Any thread may call
+        it; a later call before the next frame wins."""
+        now = self.runner.interpreter.get_input_details()[0]
+        new = opened.interpreter.get_input_details()[0]
+        if (now["shape"].tolist() != new["shape"].tolist() or now["dtype"] != new["dtype"]
+                or tuple(now["quantization"]) != tuple(new["quantization"])):
+            raise EdgekitError(f"{opened.path}: its input ({new['shape'].tolist()} {new['dtype'].__name__}) "
+                               f"differs from the running model's ({now['shape'].tolist()} "
+                               f"{now['dtype'].__name__}), so it cannot replace it mid-run")
+        with self._replacement_lock:
+            self._replacement = (opened, labels, threshold)
+
+    def _replaced_runner(self):
+        """The Runner for a model given to `replace_model` since the last frame, else None."""
+        with self._replacement_lock:
+            replacement, self._replacement = self._replacement, None
+        if replacement is None:
+            return None
+        opened, labels, threshold = replacement
+        old = self.runner
+        return Runner(opened, task=old.task, labels=labels or old.labels, top_k=old.top_k,
+                      threshold=old.threshold if threshold is None else threshold, resize=old.resize,
+                      mean=old.mean, std=old.std)
+
     def run(self):
         """Process frames until the source ends, --max-frames, stop(), Ctrl-C or SIGTERM."""
         if self.server:
@@ -250,7 +282,11 @@ class CameraSession:
             with _Signals(self.stop) as signals:
                 self.grabber.start()
                 for frame in self.grabber.frames():
+                    if self._replacement is not None:
+                        self.runner = self._replaced_runner() or self.runner
+                        outputs.labels = self.runner.labels
                     result = self.runner.run_loaded(frame.prepared)
+                    self.newest = (frame, result)
                     meter.tick()
                     latencies.append(result.latency_ms)
                     frames += 1
