@@ -20,6 +20,7 @@ COMMANDS = {
     "check": "edgekit.cli.cmd_check:check_command",
     "inspect": "edgekit.cli.cmd_inspect:inspect_command",
     "compile": "edgekit.cli.cmd_compile:compile_command",
+    "segment": "edgekit.cli.cmd_segment:segment_command",
     "convert": "edgekit.cli.cmd_convert:convert_command",
     "models": "edgekit.cli.cmd_models:models_command",
     "eval": "edgekit.cli.cmd_eval:eval_command",

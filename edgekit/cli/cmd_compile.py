@@ -1,8 +1,9 @@
 """`edgekit compile`: run edgetpu_compiler (several models are co-compiled to share the cache) and explain
-its log; without the compiler, say how to get it and what it would most likely do.
+its log; without the compiler, say how to get it and what it would most likely do. With --segments N
+--partition profile, cut the model where the segments' latencies on N attached Edge TPUs even out.
 
 Exit codes: 0 = compiled, 1 = the compiler failed or the output folder cannot be written, 2 = unusable
-model, 3 = no compiler here.
+model, 3 = no compiler here (or, for --partition profile, too few Edge TPUs).
 """
 
 import sys
@@ -13,6 +14,7 @@ from edgekit.cli.cmd_check import format_prediction
 from edgekit.cli.common import emit_json, error, handles_errors, json_option, print_output
 from edgekit.compiler import check, compiler, rules
 from edgekit.compiler.check import format_bytes
+from edgekit.compiler.partition import PARTITIONS
 
 
 @click.command("compile")
@@ -22,6 +24,9 @@ from edgekit.compiler.check import format_bytes
 @click.option("--min-runtime", type=click.IntRange(rules.ALL_RUNTIMES, rules.NEWEST_RUNTIME),
               help=f"Oldest Edge TPU runtime [compiler: {rules.DEFAULT_RUNTIME}].")
 @click.option("--segments", type=click.IntRange(1, 64), help="Split for pipelining over N Edge TPUs.")
+@click.option("--partition", type=click.Choice(PARTITIONS), default=PARTITIONS[0], show_default=True,
+              help="How --segments cuts: params, the compiler's split by parameter bytes; profile, cuts moved until "
+                   "the segments' latencies on N attached Edge TPUs even out (Coral's profiling partitioner).")
 @click.option("--search-delegate", is_flag=True, help="On failure, retry with shorter prefixes (-d).")
 @click.option("--step", type=click.IntRange(1), help="Ops per retry with --search-delegate (-k).")
 @click.option("--intermediate", help="End the Edge TPU part at these tensors, comma-separated (-i).")
@@ -30,20 +35,21 @@ from edgekit.compiler.check import format_bytes
               help="Compile time limit, s.")
 @json_option()
 @handles_errors
-def compile_command(models, out_dir, min_runtime, segments, search_delegate, step, intermediate,
+def compile_command(models, out_dir, min_runtime, segments, partition, search_delegate, step, intermediate,
                     multiple_subgraphs, timeout, as_json):
     """Run edgetpu_compiler on MODELS (co-compiled to share the cache) and explain the result.
 
     \b
     Example:
       edgekit compile mobilenet_v2_1.0_224_quant.tflite -o out/ --search-delegate --step 10
+      edgekit compile efficientdet_lite3.tflite --segments 2 --partition profile -o out/
     """
     if step and not search_delegate:
         raise click.UsageError("--step only works with --search-delegate")
     options = compiler.Options(out_dir=out_dir, min_runtime=min_runtime, segments=segments,
                                search_delegate=search_delegate, step=step,
                                intermediate=tuple(t for t in (intermediate or "").split(",") if t),
-                               timeout=timeout, multiple_subgraphs=multiple_subgraphs)
+                               timeout=timeout, multiple_subgraphs=multiple_subgraphs, partition=partition)
     try:
         result = compiler.compile_models(models, options)
     except compiler.CompilerMissingError as e:
@@ -73,7 +79,24 @@ def compile_document(result, ok, message=None):
         "models": [dict(m._asdict(), rows=[r._asdict() for r in m.rows]) for m in result.report.models],
         "disagreements": {k: [d._asdict() for d in v] for k, v in result.disagreements.items()},
         "learning_heads": {k: dict(h._asdict(), ops=list(h.ops)) for k, h in result.learning_heads.items()},
+        "partition": partition_document(result.partition),
     }
+
+
+def partition_document(profiled):
+    """--partition profile's cuts and measurements (a `partition.ProfiledPartition`), or None."""
+    if profiled is None:
+        return None
+    return dict(profiled._asdict(), bounds=list(profiled.bounds))
+
+
+def partition_lines(profiled):
+    latency = ", ".join(f"{ms:g}" for ms in profiled.latency_ms)
+    return ["", f"profiled on {', '.join(profiled.devices)}: segments start at operators "
+                f"{', '.join(str(c) for c in profiled.cuts)}; Edge TPU latency per segment {latency} ms (the "
+                f"parameter split's ranged {profiled.bounds[0]:g}-{profiled.bounds[1]:g} ms); "
+                f"{profiled.measured} candidate segments compiled and timed",
+            "CPU twins: " + ", ".join(profiled.cpu_segments)]
 
 
 def learning_head_line(path, head):
@@ -102,5 +125,7 @@ def format_compile(result):
         for d in found:
             lines.append(f"{path}: {d.op}: check predicted {d.predicted_cpu} on the CPU, the compiler left "
                          f"{d.compiler_cpu}")
+    if result.partition is not None:
+        lines += partition_lines(result.partition)
     lines += ["", "written: " + ", ".join(result.outputs)]
     return "\n".join(lines)

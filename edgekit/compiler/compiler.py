@@ -18,13 +18,17 @@ from edgekit.errors import EdgekitError
 from edgekit.files import writable_folder
 
 Options = namedtuple("Options", "out_dir min_runtime segments search_delegate step intermediate timeout "
-                                "multiple_subgraphs")
+                                "multiple_subgraphs partition")
+"""partition: how --segments cuts: "params" (the compiler's own split, by parameter bytes) or "profile" (cuts moved
+until the segments' latencies on the attached Edge TPUs even out: compiler/partition.py)."""
 DEFAULT_OPTIONS = Options(out_dir=".", min_runtime=None, segments=None, search_delegate=False, step=None,
-                          intermediate=(), timeout=180, multiple_subgraphs=False)
+                          intermediate=(), timeout=180, multiple_subgraphs=False, partition="params")
 CompileResult = namedtuple("CompileResult", "command returncode report outputs predictions disagreements "
-                                            "stdout learning_heads")
+                                            "stdout learning_heads partition", defaults=(None,))
 """learning_heads: {model path: check.LearningHead} for the models whose on-device learning head this compile
-kept on the CPU by itself (their tensors added to --intermediate_tensors); {} for others."""
+kept on the CPU by itself (their tensors added to --intermediate_tensors); {} for others. partition: with
+--partition profile, a `partition.ProfiledPartition` (and `command` the list of the segments' compile commands);
+None otherwise."""
 
 GET_IT = ("install Coral's `edgetpu-compiler` package (x86-64 Linux: add https://packages.cloud.google.com/apt "
           "'coral-edgetpu-stable' to apt, then `sudo apt-get install edgetpu-compiler`), or run it in an "
@@ -146,8 +150,15 @@ def with_learning_heads(options, predictions):
 
 def compile_models(models, options=DEFAULT_OPTIONS, environ=None):
     """Compile MODELS together. A model ending in an on-device learning head gets --intermediate_tensors so the
-    head stays on the CPU (`with_learning_heads`). Raises CompilerMissingError, CompileFailedError or input
-    errors."""
+    head stays on the CPU (`with_learning_heads`). With options.partition "profile", one model is cut into
+    options.segments by latency measured on the Edge TPUs (`partition.compile_profiled`). Raises
+    CompilerMissingError, CompileFailedError or input errors."""
+    from edgekit.compiler import partition
+
+    if options.partition not in partition.PARTITIONS:
+        raise EdgekitError(f"unknown --partition '{options.partition}': use {' or '.join(partition.PARTITIONS)}")
+    if options.partition == "profile":
+        return partition.compile_profiled(models, options, environ)
     predictions = validate(models, options)
     options = with_learning_heads(options, predictions)
     out = Path(writable_folder(options.out_dir, "--out-dir", what="the compiled model there"))

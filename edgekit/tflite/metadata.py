@@ -11,6 +11,8 @@ serves instead. Fields, all optional:
   mean, std       normalisation of raw pixels: x = (pixel - mean) / std
   resize          a resize method name of edgekit.runtime.images.RESIZE_METHODS
   cpu_model       file name of the CPU twin, relative to the model's folder
+  segment         in each segment of a model cut for pipelining: {"index": K, "count": N, "model": sha256 hex
+                  of the whole model's bytes, "name": the whole model's file name}
   source, calibration, edgekit_version   provenance, for people
 """
 
@@ -25,7 +27,7 @@ from edgekit.files import write_atomic
 METADATA_NAME = "edgekit"
 SIDECAR_SUFFIX = ".edgekit.json"
 FIELDS = ("task", "labels", "input_size", "mean", "std", "resize", "detection", "cpu_model", "source", "calibration",
-          "edgekit_version")
+          "edgekit_version", "segment")
 
 
 def sidecar_path(model_path):
@@ -64,7 +66,7 @@ def metadata_document(task, input_size, mean, std, resize, labels=None, source=N
               "input_size": [int(input_size[0]), int(input_size[1])], "mean": float(mean), "std": float(std),
               "resize": resize, "cpu_model": cpu_model, "source": source, "calibration": calibration,
               "edgekit_version": __version__}
-    return {k: values[k] for k in FIELDS if values[k] is not None}
+    return {k: values[k] for k in FIELDS if values.get(k) is not None}
 
 
 def embed_metadata(model_bytes, metadata):

@@ -11,8 +11,11 @@ from edgekit.models.efficientnet_lite.presets import (BN_EPSILON, BN_MOMENTUM, D
                                                       HEAD_FILTERS, INPUT_MEAN, INPUT_STD, STEM_FILTERS,
                                                       scaled_stages)
 
-# The reference initialisers: He-normal on fan-out for convolutions (truncated like Keras applications).
-CONV_INIT = keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="truncated_normal")
+def conv_initializer():
+    """The reference initialiser: He-normal on fan-out for convolutions (truncated like Keras applications).
+    A new instance for each layer: Keras 3 gives every call of one unseeded instance the same values, so a
+    shared instance would start same-shaped layers with identical kernels."""
+    return keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="truncated_normal")
 
 
 def block_prefix(stage, repeat):
@@ -38,15 +41,15 @@ def mbconv_block(x, in_filters, stage, prefix, stride, drop_rate):
     inputs = x
     expanded = in_filters * stage.expansion
     if stage.expansion != 1:
-        x = layers.Conv2D(expanded, 1, padding="same", use_bias=False, kernel_initializer=CONV_INIT,
+        x = layers.Conv2D(expanded, 1, padding="same", use_bias=False, kernel_initializer=conv_initializer(),
                           name=prefix + "expand_conv")(x)
         x = batch_norm(prefix + "expand_bn")(x)
         x = relu6(prefix + "expand_relu")(x)
     x = layers.DepthwiseConv2D(stage.kernel, stride, padding="same", use_bias=False,
-                               depthwise_initializer=CONV_INIT, name=prefix + "dwconv")(x)
+                               depthwise_initializer=conv_initializer(), name=prefix + "dwconv")(x)
     x = batch_norm(prefix + "dw_bn")(x)
     x = relu6(prefix + "dw_relu")(x)
-    x = layers.Conv2D(stage.filters, 1, padding="same", use_bias=False, kernel_initializer=CONV_INIT,
+    x = layers.Conv2D(stage.filters, 1, padding="same", use_bias=False, kernel_initializer=conv_initializer(),
                       name=prefix + "project_conv")(x)
     x = batch_norm(prefix + "project_bn")(x)
     if stride == 1 and in_filters == stage.filters:
@@ -74,7 +77,7 @@ def efficientnet_lite_features(images, width, depth, include_head_conv=True, dro
     endpoints maps "P3", "P4", "P5" to the outputs of stages 3, 5 and 7 (strides 8, 16, 32)."""
     x = normalize(images)
     # Stem and head are not width-scaled in Lite (fixed 32 and 1280 filters).
-    x = layers.Conv2D(STEM_FILTERS, 3, 2, padding="same", use_bias=False, kernel_initializer=CONV_INIT,
+    x = layers.Conv2D(STEM_FILTERS, 3, 2, padding="same", use_bias=False, kernel_initializer=conv_initializer(),
                       name="stem_conv")(x)
     x = batch_norm("stem_bn")(x)
     x = relu6("stem_relu")(x)
@@ -87,7 +90,7 @@ def efficientnet_lite_features(images, width, depth, include_head_conv=True, dro
         if index in wanted and repeat == stage.repeats - 1:
             endpoints[wanted[index]] = x
     if include_head_conv:
-        x = layers.Conv2D(HEAD_FILTERS, 1, padding="same", use_bias=False, kernel_initializer=CONV_INIT,
+        x = layers.Conv2D(HEAD_FILTERS, 1, padding="same", use_bias=False, kernel_initializer=conv_initializer(),
                           name="head_conv")(x)
         x = batch_norm("head_bn")(x)
         x = relu6("head_relu")(x)
