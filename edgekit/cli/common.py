@@ -67,7 +67,8 @@ def device_option():
     from edgekit.runtime.edgetpu import DEVICES
 
     return click.option("--device", default="auto", show_default=True,
-                        help=f"{DEVICES} (auto: an Edge TPU if one works, else the CPU)")
+                        help=f"{DEVICES} (auto: an Edge TPU if one works, else the CPU); for a model in "
+                             "segments, one per segment: usb:0,usb:1 or pci:0,pci:1")
 
 
 def labels_option(help="Label file (pycoral formats)."):

@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+import threading
 import time
 from collections import namedtuple
 
@@ -9,8 +10,9 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.runtime import ensemble, images
-from edgekit.runtime.interpreter import invoke, open_model
+from edgekit.runtime.interpreter import invoke, open_model, print_notice
 from edgekit.runtime.pipeline import Runner
+from edgekit.runtime.pipelining import PipelinedModelRunner
 
 LatencyStats = namedtuple("LatencyStats", "n min_ms p50_ms p90_ms p99_ms max_ms mean_ms fps")
 """Latencies summed up: their count, milliseconds to the microsecond (finer differences of perf_counter
@@ -20,6 +22,19 @@ BenchReport = namedtuple("BenchReport", "model threads warmup image invoke pipel
 """What `bench_model` measured: model (a pipeline.ModelInfo), interpreter threads, untimed warm-up runs,
 the picture timed through the pipeline (its path, or GENERATED_PICTURE), and the `LatencyStats` of invoke
 alone and of the whole pipeline."""
+
+SegmentsBenchReport = namedtuple("SegmentsBenchReport", "model threads warmup image invoke pipeline segments stream")
+"""What `bench_segments` measured on a model cut into segments: as `BenchReport` (invoke: the whole chain, the
+segments one after the other in one thread; pipeline: a picture through it), plus each segment's
+`SegmentLatency` and the `StreamReport` of the segments pipelined."""
+
+SegmentLatency = namedtuple("SegmentLatency", "path device invoke")
+"""One segment: its file, where it ran, and the `LatencyStats` of its invoke alone (timed inside the chain)."""
+
+StreamReport = namedtuple("StreamReport", "inputs seconds fps chain_fps speedup")
+"""A stream of `inputs` through `PipelinedModelRunner`, one thread per segment, after the warm-up: seconds
+from the first result timed to the last, results per second, the chain's rate one after the other (1000 / its
+mean invoke ms) and their ratio."""
 
 # Timed runs, and untimed runs before them, unless asked otherwise.
 DEFAULT_ITERATIONS, DEFAULT_WARMUP = 100, 10
@@ -91,3 +106,71 @@ def bench_model(model, device="auto", iterations=DEFAULT_ITERATIONS, warmup=DEFA
     invoke_stats, pipeline_stats = time_bench(predictor, invoke_all, iterations, warmup, image)
     return BenchReport(predictor.info, threads or os.cpu_count(), warmup, str(image) if image else GENERATED_PICTURE,
                        invoke_stats, pipeline_stats)
+
+
+def bench_segments(paths, device="auto", iterations=DEFAULT_ITERATIONS, warmup=DEFAULT_WARMUP, threads=None,
+                   image=None, notice=print_notice):
+    """Time a model cut into segments (a folder, or the segment files): a `SegmentsBenchReport`.
+
+    The chain (`segmented.ChainedInterpreter`) is timed like one model, each segment's invoke within it, then
+    `iterations` inputs (the bench picture, prepared) stream through `PipelinedModelRunner`, every segment on
+    its own thread and device, as a camera or a folder of pictures would feed it."""
+    from edgekit.runtime import segmented
+
+    check_bench_counts(iterations, warmup)
+    opened = segmented.open_segments(paths, device=device, num_threads=threads, notice=notice)
+    requested = paths if isinstance(paths, (str, os.PathLike)) else ", ".join(map(str, paths))
+    chained = segmented.chained_model(opened, requested=str(requested))
+    chain = chained.interpreter
+    runner = Runner(chained)
+    per_segment = []
+
+    def invoke_chain():
+        invoke(chained)
+        per_segment.append(chain.last_invoke_ms)
+
+    invoke_stats, pipeline_stats = time_bench(runner, invoke_chain, iterations, warmup, image)
+    segments = [SegmentLatency(str(path), where, latency_stats([run[k] for run in per_segment[warmup:]]))
+                for k, (path, where) in enumerate(zip(opened.paths, opened.devices))]
+    # The input the pipeline left in the chain: the bench picture, prepared as `edgekit run` prepares it.
+    inputs = {d["name"]: chain.get_tensor(d["index"]) for d in chain.get_input_details()}
+    seconds = time_stream(opened.interpreters, inputs, iterations, warmup)
+    fps = round(iterations / seconds, 2) if seconds > 0 else None
+    chain_fps = invoke_stats.fps
+    stream = StreamReport(iterations, round(seconds, 6), fps, chain_fps,
+                          round(fps / chain_fps, 3) if fps and chain_fps else None)
+    used_threads = threads or max(1, (os.cpu_count() or 1) // len(opened.segments))
+    return SegmentsBenchReport(runner.info, used_threads, warmup, str(image) if image else GENERATED_PICTURE,
+                               invoke_stats, pipeline_stats, segments, stream)
+
+
+def time_stream(interpreters, inputs, count, warmup=0):
+    """Seconds that `count` results take to come out of a `PipelinedModelRunner` over `interpreters` fed
+    `inputs` ({name: array}) without pause, timed from the last of `warmup` untimed results (the pipe is full
+    by then, so this is its steady rate). A failing segment raises its PipelineRunError here."""
+    with PipelinedModelRunner(interpreters) as runner:
+        # A few inputs waiting are enough to keep the first segment busy; more would only hold memory.
+        runner.set_input_queue_size(2)
+
+        def produce():
+            try:
+                for _ in range(warmup + count):
+                    runner.push(inputs)
+                runner.push({})
+            except EdgekitError:
+                pass  # the pipe stopped: pop() below raises why
+
+        producer = threading.Thread(target=produce, name="edgekit-bench-producer", daemon=True)
+        producer.start()
+        try:
+            for _ in range(warmup):
+                runner.pop()
+            start = time.perf_counter()
+            for _ in range(count):
+                runner.pop()
+            seconds = time.perf_counter() - start
+            runner.pop()  # None: the end of the stream
+        finally:
+            runner.close()
+            producer.join()
+    return seconds

@@ -42,6 +42,87 @@ def parse_device(text):
     return Device("edgetpu", value)
 
 
+def parse_device_list(text):
+    """'usb:0,usb:1' -> [Device('edgetpu', 'usb:0'), Device('edgetpu', 'usb:1')]; a single device -> [Device].
+
+    In a list every Edge TPU needs its number (which one runs which segment must be clear), a device may
+    appear once (one Edge TPU serves one interpreter well: it caches one model's parameters), and `cpu` may
+    stand for a segment that runs on the CPU."""
+    entries = [entry.strip() for entry in (text or "auto").split(",")]
+    if len(entries) == 1:
+        return [parse_device(entries[0])]
+    devices = []
+    for entry in entries:
+        device = parse_device(entry) if entry else None
+        if device is None or device.kind == "auto" or (device.kind == "edgetpu" and ":" not in (device.option or "")):
+            raise EdgekitError(f"device list '{text}': '{entry}' is not one device; list one per segment, each "
+                               "usb:N, pci:N or cpu, as in usb:0,usb:1")
+        if device.kind == "edgetpu" and device in devices:
+            raise EdgekitError(f"device list '{text}' names {device.option} twice: each segment needs its own "
+                               "Edge TPU, as in usb:0,usb:1")
+        devices.append(device)
+    return devices
+
+
+def _numbered(devices):
+    """'pci:0', 'pci:1', 'usb:0', ... for `list_edge_tpus()`'s devices, PCIe first as pycoral's pipeline tests
+    pick them (a PCIe Edge TPU is the faster link); the number counts devices of that type."""
+    names = []
+    for kind in ("pci", "usb"):
+        names += [f"{kind}:{i}" for i in range(sum(1 for d in devices if d.type == kind))]
+    return names
+
+
+def segment_devices(text, compiled, found):
+    """The device string each segment opens with (for `interpreter.open_model`), from --device `text`, whether
+    each segment is compiled for the Edge TPU (`compiled`, a list of bools in segment order) and the Edge TPUs
+    `found` (`list_edge_tpus()`).
+
+    A list: its devices in segment order. cpu: every segment on the CPU. Otherwise each compiled segment gets
+    an Edge TPU of its own and the others the CPU: auto takes the Edge TPUs found, or "auto" for each compiled
+    segment when none is (each then runs its CPU twin, as `open_model` does for one model); usb, pci or edgetpu
+    alone take the first ones of that kind; one numbered device serves one compiled segment. Too few devices:
+    EdgekitError (DeviceError when too few are attached), one line."""
+    count = len(compiled)
+    devices = parse_device_list(text)
+    if len(devices) > 1:
+        if len(devices) < count:
+            raise EdgekitError(_too_few(compiled, f"{len(devices)} devices are given ({text})", "list"))
+        return [d.option or d.kind for d in devices[:count]]
+    device = devices[0]
+    if device.kind == "cpu":
+        return ["cpu"] * count
+    if device.kind == "edgetpu" and not any(compiled):
+        # Asked for an Edge TPU, none of them compiled: open_model says so, and what to do, on the first.
+        return [device.option or "edgetpu"] * count
+    wanted = sum(compiled)
+    if device.kind == "auto" and not found:
+        return ["auto" if flag else "cpu" for flag in compiled]
+    if device.option is not None and ":" in device.option:
+        if wanted > 1:
+            raise EdgekitError(_too_few(compiled, f"one device is given ({text})", "list"))
+        return [device.option if flag else "cpu" for flag in compiled]
+    kind = device.option or ""
+    names = [name for name in _numbered(found) if name.startswith(kind)]
+    if len(names) < wanted:
+        shown = ", ".join(_numbered(found)) or "none"
+        raise DeviceError(_too_few(compiled, f"{len(names)} {kind + ' ' if kind else ''}Edge TPU"
+                                             f"{'' if len(names) == 1 else 's'} found ({shown})", "attach"))
+    picked = iter(names)
+    return [next(picked) if flag else "cpu" for flag in compiled]
+
+
+def _too_few(compiled, have, fix):
+    count, wanted = len(compiled), sum(compiled)
+    who = (f"{count} segments" if wanted in (0, count) else
+           f"{count} segments, {wanted} of them compiled for the Edge TPU,")
+    numbers = iter(range(count))
+    example = ",".join(f"usb:{next(numbers)}" if flag or not wanted else "cpu" for flag in compiled)
+    advice = (f"list one device per segment, as in --device {example}" if fix == "list" else
+              f"attach {wanted} Edge TPUs, or use --device cpu to run the segments' CPU twins")
+    return f"{who} but {have}: each segment runs on its own Edge TPU; {advice}"
+
+
 def delegate_library():
     return os.environ.get("EDGEKIT_EDGETPU_LIBRARY") or DELEGATE_LIBRARIES.get(platform.system(),
                                                                               "libedgetpu.so.1")
