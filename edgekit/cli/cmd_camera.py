@@ -14,6 +14,7 @@ from edgekit.cli.common import (device_option, handles_errors, json_option, labe
                                 threshold_option)
 from edgekit.errors import EdgekitError
 from edgekit.runtime.camera.capture import Backoff
+from edgekit.runtime.interpreter import names_segments
 
 # Without --json, a progress line this often (seconds): a live demo should show it is alive.
 PROGRESS_EVERY_S = 2.0
@@ -91,7 +92,7 @@ def _attach(teacher, session, device, threads):
 
 
 @click.command("camera")
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", nargs=-1, required=True, type=click.Path())
 @click.option("--source", default="0", show_default=True,
               help="Camera index, /dev/videoN, video file, image folder, rtsp:// or http:// URL, or a "
                    "GStreamer pipeline ending in appsink.")
@@ -131,6 +132,8 @@ def camera_command(model, source, device, labels_path, threshold, top_k, display
 
     The newest frame always goes to inference (stale ones are dropped and counted), live sources
     reconnect when they drop, and Ctrl-C or SIGTERM ends cleanly with the recording finalised.
+    MODEL may be a model cut into segments: their folder, or the segment files in order, run one per
+    device (--device usb:0,usb:1 or pci:0,pci:1, else as many Edge TPUs as are found, else the CPU).
 
     \b
     Example:
@@ -138,7 +141,13 @@ def camera_command(model, source, device, labels_path, threshold, top_k, display
       edgekit camera ssd_mobilenet_v2_coco_quant_postprocess_edgetpu.tflite --labels coco_labels.txt \\
           --source rtsp://camera.local/stream --serve 0.0.0.0:8080 --record out.mp4
       edgekit camera efficientnet-lite0_imprinting.tflite --teach --serve 127.0.0.1:8080
+      edgekit camera det_segment_0_of_2_edgetpu.tflite det_segment_1_of_2_edgetpu.tflite --device usb:0,usb:1
     """
+    segmented = names_segments(list(model))
+    if segmented and teach:
+        raise EdgekitError(f"{', '.join(model)}: --teach rewrites one model file's imprinting head; give that "
+                           "model, not segments")
+    model = list(model) if segmented else model[0]
     teacher = _teacher(model, teach, serve, keep_classes, save_path)
     try:
         from edgekit.runtime.camera.session import CameraSession

@@ -25,7 +25,8 @@ from edgekit.compiler.check import cache_mib_text, format_bytes
 @json_option()
 @handles_errors
 def check_command(model, min_runtime, multiple_subgraphs, strict, as_json):
-    """Predict, op by op, what edgetpu_compiler will map to the Edge TPU, and why the rest stays on the CPU.
+    """Predict, op by op, what edgetpu_compiler will map to the Edge TPU, and why the rest stays on the CPU;
+    how many Edge TPUs keep every parameter on chip, and the commands that segment and run it over them.
 
     \b
     Example:
@@ -69,6 +70,7 @@ def format_prediction(p):
               f"parameters of mapped ops: {format_bytes(p.parameter_bytes)}; predicted on chip "
               f"{format_bytes(p.cached_bytes)}, "
               f"streamed {format_bytes(p.streamed_bytes)} (cache ~{cache_mib_text()})"]
+    lines += check.edgetpu_count_text(p.edgetpus)
     if p.fixes:
         lines += ["", "fixes:"] + [f"  - {f}" for f in p.fixes]
     return "\n".join(lines)

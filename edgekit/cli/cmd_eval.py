@@ -10,13 +10,14 @@ from edgekit.runtime.tasks import CLASSIFICATION, DETECTION
 
 
 @click.command("eval")
-@click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("models", nargs=-1, required=True, type=click.Path())
 @click.option("--data", required=True, type=click.Path(),
               help="Class folders (classification), COCO .json / YOLO / VOC folder (detection), "
                    "images/ + masks/ (segmentation).")
 @labels_option("Label file [the model's own].")
-@click.option("--reference", type=click.Path(dir_okay=False),
-              help="Model to measure top-1 agreement and mean KL against (no labels needed).")
+@click.option("--reference", type=click.Path(),
+              help="Model (or folder of segments) to measure top-1 agreement and mean KL against (no labels "
+                   "needed).")
 @device_option()
 @click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Worker processes.")
 @threads_option("Threads per worker [cores / workers].", minimum=1)
@@ -30,11 +31,17 @@ def eval_command(models, data, labels_path, reference, device, workers, threads,
                  as_json):
     """Accuracy of MODELS on your own data, side by side (e.g. float, int8 and Edge TPU twin).
 
+    A model cut into segments (`edgekit segment`, `edgekit compile --segments`) is its folder, or its segment
+    files one after the other; its segments run pipelined, one per device (--device usb:0,usb:1 or
+    pci:0,pci:1, else as many Edge TPUs as are found, else the CPU).
+
     \b
     Example:
       edgekit eval a.tflite a_edgetpu.tflite --data photos/ --labels imagenet_labels.txt
       edgekit eval small.tflite --data photos/ --reference big.tflite --workers 2 --json
       edgekit eval detector.tflite --data coco/instances_val.json --plot eval.png
+      edgekit eval det_segment_0_of_2_edgetpu.tflite det_segment_1_of_2_edgetpu.tflite \\
+          --data coco/instances_val.json --device usb:0,usb:1
     """
     from edgekit.evaluation import evaluate, plot
 

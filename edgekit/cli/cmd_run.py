@@ -1,4 +1,5 @@
-"""`edgekit run`: images through a model on the Edge TPU or the CPU, with classes, boxes or a mask per image.
+"""`edgekit run`: images through a model (or its segments, pipelined over several Edge TPUs) on the Edge TPU or
+the CPU, with classes, boxes or a mask per image.
 
 The JSON documents of results are built here, from the runtime's namedtuples; `edgekit camera`, `bench`
 and `demo` use the same pieces, so a result looks the same wherever it is printed.
@@ -8,6 +9,7 @@ import click
 
 from edgekit.cli.common import (device_option, handles_errors, json_option, labels_option, print_output, resize_option,
                                 task_option, threads_option, threshold_option)
+from edgekit.errors import EdgekitError
 from edgekit.runtime.adapters.segment import class_areas
 from edgekit.runtime.inference import DEFAULT_TOP_K, run_images
 from edgekit.runtime.labels import label_name
@@ -15,7 +17,7 @@ from edgekit.runtime.pipeline import clipped_box
 
 
 @click.command("run")
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=click.Path())
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @device_option()
 @labels_option()
@@ -31,13 +33,34 @@ from edgekit.runtime.pipeline import clipped_box
 def run_command(model, images, device, labels_path, top_k, threshold, task, resize, threads, save_to, as_json):
     """Classify, detect or segment IMAGES with MODEL on the Edge TPU or the CPU.
 
+    MODEL is a .tflite file, an ensemble file, or a model cut into segments (by `edgekit segment` or
+    `edgekit compile --segments`): their folder, or the segment files in order, each a .tflite, before the
+    images. Segments run pipelined, one per device: --device usb:0,usb:1 (or pci:0,pci:1), else as many Edge
+    TPUs as are found, else the CPU.
+
     \b
     Example:
       edgekit run mobilenet_v2_1.0_224_quant_edgetpu.tflite cat.jpg --labels imagenet_labels.txt
+      edgekit run det_segment_0_of_2_edgetpu.tflite det_segment_1_of_2_edgetpu.tflite street.jpg \\
+          --device usb:0,usb:1
+      edgekit run det_segments/ street.jpg park.jpg
     """
-    report = run_images(model, images, device=device, labels_path=labels_path, top_k=top_k, threshold=threshold,
+    models, images = split_models(model, images)
+    report = run_images(models, images, device=device, labels_path=labels_path, top_k=top_k, threshold=threshold,
                         task=task, resize=resize, threads=threads, save_to=save_to)
     print_output(run_document(report), as_json, format_run)
+
+
+def split_models(model, arguments):
+    """(model paths, image paths) of `edgekit run MODEL ARGUMENTS...`: the .tflite files right after MODEL are
+    more segments of it (an image is never a .tflite file), the rest are the images."""
+    models, rest = [model], list(arguments)
+    while rest and rest[0].lower().endswith(".tflite"):
+        models.append(rest.pop(0))
+    if not rest:
+        raise EdgekitError(f"no images after the model ({', '.join(models)}): give the images to run, after the "
+                           "model's .tflite file(s), as in `edgekit run MODEL.tflite IMAGE...`")
+    return models, rest
 
 
 # --- JSON -----------------------------------------------------------------------------------------------
@@ -48,6 +71,8 @@ def model_document(info):
                 "task": info.task}
     if info.combine is not None:  # an ensemble
         document.update(combine=info.combine, weights=info.weights)
+    if info.segments is not None:  # a model cut into segments ("ran" lists them, "device" each one's)
+        document["segments"] = info.segments
     return document
 
 
@@ -95,7 +120,8 @@ def run_document(report):
 # --- text -----------------------------------------------------------------------------------------------
 
 def format_run(document):
-    lines = [f"{document['model']} on {document['device']} ({document['backend']}, {document['task']})"]
+    segments = f" ({document['segments']} segments)" if "segments" in document else ""
+    lines = [f"{document['model']}{segments} on {document['device']} ({document['backend']}, {document['task']})"]
     for result in document["results"]:
         lines.append(f"{result['image']}: invoke {result['latency_ms']:.1f} ms")
         for c in result.get("classes", []):

@@ -7,7 +7,9 @@ CPU ops fed only by graph inputs (a QUANTIZE of a float input) stay in front of 
 """
 
 import numbers
+import os
 import re
+import shlex
 from collections import Counter, namedtuple
 
 from edgekit.compiler import rules
@@ -18,7 +20,14 @@ OpVerdict = namedtuple("OpVerdict", "index op version status reason detail")   #
 Fatal = namedtuple("Fatal", "kind message compiler_says fix")    # kind: version | dynamic | not_quantized
 Prediction = namedtuple("Prediction", "path ops cut fatal float_ops parameter_bytes cached_bytes "
                                       "streamed_bytes fixes min_runtime multiple_subgraphs class_scores "
-                                      "learning_head")
+                                      "learning_head edgetpus")
+# How many Edge TPUs keep every parameter of the mapped ops on chip when the model is compiled in that many
+# segments (edgetpu_compiler --num_segments, which splits so that each segment holds about the same parameter
+# bytes): count; parameter_bytes of the mapped ops, each constant once; cache_bytes, what one Edge TPU caches;
+# oversized, the `OversizedOp`s whose own parameters exceed that (they stream whatever the count); commands,
+# what to type to compile and run the model in `count` segments (empty when one Edge TPU is enough).
+EdgeTpuCount = namedtuple("EdgeTpuCount", "count parameter_bytes cache_bytes oversized commands")
+OversizedOp = namedtuple("OversizedOp", "index op parameter_bytes")
 # A detector's class scores (the scores input of TFLite_Detection_PostProcess, [1, anchors, classes]):
 # most_classes is how many classes still map at this anchor count, cpu_ops the indices of the ops that build
 # or squash the scores and stay on the CPU because of their size (empty when the class count costs nothing).
@@ -110,7 +119,8 @@ def predict(model, min_runtime=rules.DEFAULT_RUNTIME, multiple_subgraphs=False, 
     prediction = Prediction(path=model.path, ops=verdicts, cut=cut, fatal=fatal, float_ops=float_ops,
                             parameter_bytes=total, cached_bytes=cached, streamed_bytes=streamed, fixes=[],
                             min_runtime=min_runtime, multiple_subgraphs=multiple_subgraphs, class_scores=scores,
-                            learning_head=head)
+                            learning_head=head,
+                            edgetpus=edgetpu_count(model.path, graph, op_parameter_bytes(graph, verdicts)))
     return prediction._replace(fixes=fixes(graph, prediction))
 
 
@@ -326,6 +336,75 @@ def parameter_split(graph, verdicts):
     return total, cached, total - cached
 
 
+def op_parameter_bytes(graph, verdicts):
+    """[(op index, parameter bytes)] of the ops predicted on the Edge TPU, in execution order: the bytes of the
+    constants each op is the first mapped op to read (a constant two ops share is counted once, as
+    `parameter_split` counts it)."""
+    seen, rows = set(), []
+    for v in verdicts:
+        if v.status != "tpu":
+            continue
+        new = [i for i in graph.operators[v.index].inputs if i >= 0 and graph.tensors[i].is_constant and i not in seen]
+        seen.update(new)
+        rows.append((v.index, sum(len(graph.tensors[i].data) for i in new)))
+    return rows
+
+
+def segments_needed(sizes, cache_bytes=rules.ON_CHIP_CACHE_BYTES):
+    """The fewest runs of consecutive `sizes` (bytes, in execution order) none of which holds more than
+    `cache_bytes`, a size larger than that on its own counting as a run of its own. Filling each run as far as
+    it goes is optimal for this (a later cut never lets fewer runs cover the rest), so when this many
+    segments exist, so does the compiler's split of about equal parameter bytes into that many, each within
+    the cache. At least 1."""
+    count, filled = 1, 0
+    for size in sizes:
+        if filled and filled + size > cache_bytes:
+            count, filled = count + 1, 0
+        filled += size
+    return count
+
+
+def edgetpu_count(path, graph, op_bytes, cache_bytes=rules.ON_CHIP_CACHE_BYTES):
+    """The `EdgeTpuCount` of the model at `path` (its `graph`), from `op_parameter_bytes`."""
+    oversized = tuple(OversizedOp(index, graph.operators[index].name, size) for index, size in op_bytes
+                      if size > cache_bytes)
+    count = segments_needed([size for _, size in op_bytes], cache_bytes)
+    return EdgeTpuCount(count, sum(size for _, size in op_bytes), cache_bytes, oversized,
+                        segment_commands(path, count) if count > 1 else ())
+
+
+def compiled_segment_names(path, count):
+    """The files `edgekit compile MODEL --segments COUNT` writes: edgetpu_compiler's
+    `<name>_segment_K_of_N_edgetpu.tflite`, K from 0 (Coral's compiler page, --num_segments)."""
+    from edgekit.tflite.segments import segment_names
+
+    return segment_names(os.path.splitext(os.path.basename(path))[0], count, suffix="_edgetpu.tflite")
+
+
+def segment_commands(path, count):
+    """What to type to compile the model at `path` into `count` segments, then run them over `count` Edge
+    TPUs: (the compile command, the run command). The compiler writes the segments into the current folder."""
+    devices = ",".join(f"usb:{k}" for k in range(count))
+    return (f"edgekit compile {shlex.quote(str(path))} --segments {count}",
+            f"edgekit run {' '.join(shlex.quote(n) for n in compiled_segment_names(path, count))} IMAGE... "
+            f"--device {devices}")
+
+
+def edgetpu_count_text(count):
+    """What `check` says about the Edge TPUs an `EdgeTpuCount` asks for: one line, then the commands."""
+    per_chip = f"~{cache_mib_text()} cached per Edge TPU"
+    if count.count == 1:
+        return [f"Edge TPUs to keep every parameter on chip: 1 ({format_bytes(count.parameter_bytes)} of "
+                f"parameters, {per_chip})"]
+    lines = [f"Edge TPUs to keep every parameter on chip: {count.count} ({format_bytes(count.parameter_bytes)} "
+             f"of parameters, {per_chip}): compile it in {count.count} segments and run them pipelined, one per "
+             f"Edge TPU (pci:0,pci:1,... for PCIe cards):"]
+    lines += [f"  {command}" for command in count.commands]
+    lines += [f"  op {o.index} {o.op} alone holds {format_bytes(o.parameter_bytes)} of parameters, more than one "
+              "Edge TPU caches: it streams however many segments" for o in count.oversized]
+    return lines
+
+
 def fixes(graph, p):
     """Advice for the common cases, most useful first."""
     advice = []
@@ -358,9 +437,12 @@ def fixes(graph, p):
     if needs:
         advice.append(f"raise --min-runtime to {max(needs)} (devices then need that libedgetpu or newer)")
     if p.streamed_bytes:
+        count = p.edgetpus.count
         advice.append(f"{format_bytes(p.streamed_bytes)} of parameters do not fit the ~{cache_mib_text()} on-chip "
-                      "cache and stream over USB/PCIe on every inference: use a smaller model, or --segments N over "
-                      "N Edge TPUs")
+                      "cache and stream over USB/PCIe on every inference: use a smaller model, or compile it with "
+                      f"--segments {count} and run the segments over {count} Edge TPUs, which keeps "
+                      + ("every parameter on chip" if not p.edgetpus.oversized else "all but the largest ops' "
+                         "parameters on chip"))
     return advice
 
 
@@ -375,7 +457,14 @@ def summary(p):
             "streamed_bytes": p.streamed_bytes, "fatal": p.fatal._asdict() if p.fatal else None,
             "class_scores": p.class_scores._asdict() if p.class_scores else None,
             "learning_head": dict(p.learning_head._asdict(), ops=list(p.learning_head.ops))
-            if p.learning_head else None}
+            if p.learning_head else None,
+            "edgetpus": edgetpus_document(p.edgetpus)}
+
+
+def edgetpus_document(count):
+    """An `EdgeTpuCount` as JSON."""
+    return {"count": count.count, "parameter_bytes": count.parameter_bytes, "cache_bytes": count.cache_bytes,
+            "oversized_ops": [o._asdict() for o in count.oversized], "commands": list(count.commands)}
 
 
 def to_document(p):

@@ -16,6 +16,8 @@ from edgekit.evaluation import datasets, metrics
 from edgekit.evaluation.workers import ModelSpec, run_model
 from edgekit.runtime import ensemble as ensemble_mod, labels as labels_mod
 from edgekit.runtime.benchmark import latency_stats
+from edgekit.runtime.interpreter import model_paths, names_segments, set_name
+from edgekit.runtime.segmented import SEGMENT_FILE, find_segments
 from edgekit.runtime.tasks import CLASSIFICATION, DETECTION, detect_task, recorded_task
 from edgekit.tflite.metadata import read_edgekit_metadata
 from edgekit.tflite.model import read_model
@@ -56,8 +58,48 @@ def _fraction(value):
     return round(value, 6)
 
 
+def model_groups(models):
+    """`models` as evaluate takes them, each model once: a path (a .tflite or ensemble file, or a folder of
+    segments) as a str, a model cut into segments as a tuple of its segment files. Consecutive files named as
+    segments of one model (`..._segment_K_of_N[_edgetpu].tflite` in one folder, the same stem and N) form one
+    model; a list or tuple in `models` is one model as given."""
+    groups = []
+    for model in models:
+        if isinstance(model, (list, tuple)):
+            groups.append(tuple(os.fspath(p) for p in model))
+            continue
+        model = os.fspath(model)
+        before = (groups[-1] if isinstance(groups[-1], tuple) else (groups[-1],)) if groups else ()
+        key = _segment_key(model)
+        if key is not None and before and key == _segment_key(before[-1]):
+            groups[-1] = before + (model,)
+        else:
+            # A segment file on its own stays a set of one, which find_segments refuses naming what is missing.
+            groups.append((model,) if key is not None else model)
+    return groups
+
+
+def _segment_key(path):
+    """(folder, stem, count, compiled) of a file named as a segment, else None."""
+    if not isinstance(path, str):
+        return None
+    match = SEGMENT_FILE.match(os.path.basename(path))
+    if match is None:
+        return None
+    return os.path.dirname(path), match["stem"], match["count"], bool(match["edgetpu"])
+
+
+def model_name(model):
+    """How a model of `model_groups` is named in the report: its path, or its segment files joined by ", "."""
+    return model if isinstance(model, str) else set_name(model)
+
+
 def describe(path):
-    """(task, embedded labels {id: name}) of a model or ensemble file, without opening an interpreter."""
+    """(task, embedded labels {id: name}) of a model or ensemble file, or of a model cut into segments (a folder,
+    or a tuple of its files: every segment carries the whole model's metadata, and the last one's outputs are the
+    model's), without opening an interpreter."""
+    if names_segments(path):
+        return describe(find_segments(model_paths(path))[-1])
     path = os.fspath(path)
     if ensemble_mod.is_ensemble_file(path):
         spec = ensemble_mod.read_ensemble(path)
@@ -79,15 +121,19 @@ def _task_of(models, task):
     tasks = {m: describe(m) for m in models}
     found = {t for t, _ in tasks.values()}
     if task is None and len(found) > 1:
-        shown = ", ".join(f"{m}: {t}" for m, (t, _) in tasks.items())
+        shown = ", ".join(f"{model_name(m)}: {t}" for m, (t, _) in tasks.items())
         raise EdgekitError(f"the models do different tasks ({shown}); evaluate them separately or pass --task")
     return task or found.pop(), {m: labels for m, (_, labels) in tasks.items()}
 
 
 def evaluate(models, data, labels_path=None, reference=None, device="auto", workers=1, threads=None,
              task=None, resize=None, progress=None):
-    """Evaluate MODELS on DATA: an `EvalReport` (see the module docstring)."""
-    models = [os.fspath(m) for m in models]
+    """Evaluate MODELS on DATA: an `EvalReport` (see the module docstring). A model may be cut into segments (its
+    folder, its segment files one after the other, or a tuple of them: `model_groups`); its segments then run
+    pipelined over its devices (`device` "usb:0,usb:1", one per segment)."""
+    models = model_groups(models)
+    if reference is not None:
+        reference = model_groups([reference] if isinstance(reference, (str, os.PathLike)) else [reference])[0]
     if not models:
         raise EdgekitError("give at least one model to evaluate")
     if workers < 1:
@@ -98,7 +144,7 @@ def evaluate(models, data, labels_path=None, reference=None, device="auto", work
     spec = ModelSpec(None, device, threads, task, resize)
 
     def run(path):
-        return run_model(spec._replace(path=path), samples, workers, progress, os.path.basename(path))
+        return run_model(spec._replace(path=path), samples, workers, progress, os.path.basename(model_name(path)))
 
     if task == CLASSIFICATION:
         folder = datasets.image_folder(data)
@@ -109,7 +155,7 @@ def evaluate(models, data, labels_path=None, reference=None, device="auto", work
         reference_found = reference_scores = reference_floor = None
         if reference:
             if describe(reference)[0] != CLASSIFICATION:
-                raise EdgekitError(f"{reference}: the reference must be a classifier like the models")
+                raise EdgekitError(f"{model_name(reference)}: the reference must be a classifier like the models")
             reference_run = run(reference)
             reference_found = _run_scores(reference, reference_run)
             reference_scores = np.stack([r[0] for r in reference_run.records])
@@ -131,7 +177,7 @@ def evaluate(models, data, labels_path=None, reference=None, device="auto", work
 def _run_scores(path, run):
     """A `ModelScores` of the run alone: no figures yet."""
     latencies = [r[1] for r in run.records]
-    return ModelScores(path, run.device, run.ran, run.workers, run.threads, round(run.seconds, 3),
+    return ModelScores(model_name(path), run.device, run.ran, run.workers, run.threads, round(run.seconds, 3),
                        round(len(run.records) / run.seconds, 2) if run.seconds > 0 else None,
                        latency_stats(latencies) if latencies else None)
 

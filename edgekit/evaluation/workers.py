@@ -20,11 +20,14 @@ from edgekit.evaluation import datasets, metrics
 from edgekit.progress import Progress
 from edgekit.runtime import ensemble as ensemble_mod
 from edgekit.runtime.adapters import common, segment
-from edgekit.runtime.interpreter import open_model
+from edgekit.runtime.interpreter import model_paths, names_segments, open_model, set_name
 from edgekit.runtime.pipeline import Runner, clipped_box
+from edgekit.runtime.segmented import find_segments
 from edgekit.runtime.tasks import CLASSIFICATION, DETECTION
 
 ModelSpec = namedtuple("ModelSpec", "path device threads task resize")
+"""What a worker opens: path (a model or ensemble file, a folder of segments, or a tuple of segment files),
+device, interpreter threads, task and resize (None: the model's)."""
 Run = namedtuple("Run", "records seconds workers threads device ran floor")
 """Per-image records in sample order, wall-clock seconds (start-up included), where it ran, and the
 smallest probability its scores can express (metrics.agreement's floor)."""
@@ -38,7 +41,7 @@ def open_predictor(spec, quiet=False):
     # Workers stay quiet: n copies of "running the CPU twin" would say nothing new; the table's device
     # column says where the model ran.
     kwargs = {"notice": lambda message: None} if quiet else {}
-    if ensemble_mod.is_ensemble_file(spec.path):
+    if isinstance(spec.path, str) and ensemble_mod.is_ensemble_file(spec.path):
         return ensemble_mod.open_ensemble(spec.path, spec.device, spec.threads, top_k=1, **kwargs)
     opened = open_model(spec.path, device=spec.device, num_threads=spec.threads, **kwargs)
     # Threshold 0: mAP needs every detection the model makes, however unsure.
@@ -60,12 +63,27 @@ def _where(predictor):
         floor = float(np.dot(predictor.weights, floors)) if predictor.spec.combine == "mean" else 0.0
         return ",".join(predictor.devices), [str(o.path) for o in predictor.opened], floor
     floor = output_floor(predictor) if predictor.task == CLASSIFICATION else 0.0
-    return predictor.opened.device, str(predictor.opened.path), floor
+    return predictor.opened.device, predictor.info.ran, floor
 
 
 def predict(predictor, sample):
     """One image's record: (scores, ms) / (detections, ms) / ((counts, correct, pixels, iou), ms)."""
-    result = predictor.run_image(sample.image)
+    return record(predictor, sample, predictor.run_image(sample.image))
+
+
+def predict_all(predictor, samples):
+    """The records of every sample, in order: through `Runner.run_images` when the predictor has it (the next
+    picture decoded while this one runs, and a model in segments pipelined over its devices), else one by one."""
+    if not hasattr(predictor, "run_images"):
+        for sample in samples:
+            yield predict(predictor, sample)
+        return
+    for sample, result in zip(samples, predictor.run_images([sample.image for sample in samples])):
+        yield record(predictor, sample, result)
+
+
+def record(predictor, sample, result):
+    """The record of `sample` from its `pipeline.ImageResult`."""
     if predictor.task == CLASSIFICATION:
         return np.asarray(result.scores, dtype=np.float32), result.latency_ms
     if predictor.task == DETECTION:
@@ -105,6 +123,8 @@ def default_threads(workers):
 def _compiled(path):
     from edgekit.tflite.model import read_model
 
+    if names_segments(path):
+        return any(read_model(p).is_edgetpu_compiled for p in find_segments(model_paths(path)))
     if ensemble_mod.is_ensemble_file(path):
         return any(_compiled(m.path) for m in ensemble_mod.read_ensemble(path).members if os.path.isfile(m.path))
     return read_model(path).is_edgetpu_compiled
@@ -112,7 +132,8 @@ def _compiled(path):
 
 def edgetpu_workers(spec, workers):
     """At most one worker per Edge TPU for a compiled model: a device serves one process at a time, and a
-    second worker would fall back to the CPU twin and mix CPU figures into Edge TPU ones."""
+    second worker would fall back to the CPU twin and mix CPU figures into Edge TPU ones. A model in segments
+    compiled for the Edge TPU gets one worker, whose pipeline over the segments' devices is its parallelism."""
     if workers == 1 or spec.device == "cpu" or not _compiled(spec.path):
         return workers
     from edgekit.runtime import edgetpu
@@ -120,6 +141,10 @@ def edgetpu_workers(spec, workers):
     found = len(edgetpu.list_edge_tpus())
     if not found:
         return workers  # every worker runs the CPU twin
+    if names_segments(spec.path):
+        print(f"edgekit: {set_name(model_paths(spec.path))} runs its segments on Edge TPUs: 1 worker, whose "
+              "pipeline uses one device per segment", file=sys.stderr)
+        return 1
     if spec.device not in ("auto", "edgetpu", "tpu"):
         found = 1  # one named device
     if found < workers:
@@ -139,8 +164,8 @@ def run_model(spec, samples, workers=1, progress=None, label=""):
     with Progress(len(samples), label, enabled=progress, unit="img") as bar:
         if workers == 1:
             predictor = open_predictor(spec)
-            for i, sample in enumerate(samples):
-                records[i] = predict(predictor, sample)
+            for i, found in enumerate(predict_all(predictor, samples)):
+                records[i] = found
                 bar.update()
             device, ran, floor = _where(predictor)
         else:

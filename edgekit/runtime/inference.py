@@ -1,4 +1,5 @@
-"""`edgekit run` as a library function: images through one model (or an ensemble file), with results.
+"""`edgekit run` as a library function: images through one model (an ensemble file, or a model cut into
+segments), with results.
 
 Returns a `RunReport` of plain data; the CLI (`edgekit.cli.cmd_run`) parses options and turns the report
 into its JSON and text, so everything here is callable from Python without the CLI.
@@ -12,7 +13,7 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.runtime import annotate, ensemble, labels
-from edgekit.runtime.interpreter import open_model
+from edgekit.runtime.interpreter import model_paths, open_model
 from edgekit.runtime.pipeline import Runner
 from edgekit.runtime.tasks import CLASSIFICATION, DETECTION, DEFAULT_THRESHOLD, SEGMENTATION
 
@@ -55,9 +56,12 @@ def _save_path(save_to, image_path, count):
 
 def run_images(model, image_paths, device="auto", labels_path=None, top_k=DEFAULT_TOP_K, threshold=None,
                task=None, resize=None, threads=None, save_to=None):
-    """Run every image through the model (or ensemble file); a `RunReport`."""
-    if ensemble.is_ensemble_file(model):
-        return _run_ensemble(model, image_paths, device, labels_path, top_k, threshold, task, resize, threads,
+    """Run every image through the model; a `RunReport`. model: a .tflite file, an ensemble file, or a model cut
+    into segments (a folder of them, or a list of its segment files in order), which runs pipelined over its
+    devices (`device` "usb:0,usb:1", one per segment; see `interpreter.open_segment_set`)."""
+    paths = model_paths(model)
+    if len(paths) == 1 and ensemble.is_ensemble_file(paths[0]):
+        return _run_ensemble(paths[0], image_paths, device, labels_path, top_k, threshold, task, resize, threads,
                              save_to)
     opened = open_model(model, device=device, num_threads=threads)
     runner = Runner(opened, task=task, top_k=top_k, resize=resize)

@@ -17,8 +17,18 @@ from edgekit.tflite.edgetpu_package import min_runtime_version
 from edgekit.tflite.metadata import read_edgekit_metadata
 from edgekit.tflite.model import read_model
 
-# What was opened: the interpreter, the model file that actually runs, where, and through which backend.
-OpenedModel = namedtuple("OpenedModel", "interpreter model path device backend requested_path")
+OpenedModel = namedtuple("OpenedModel", "interpreter model path device backend requested_path segments",
+                         defaults=(None,))
+"""What was opened: the interpreter, the model (a `tflite.Model`), the model file that actually runs, where,
+through which backend, the path as asked for, and segments (None for one model file).
+
+A model cut into segments (a folder of them, or several segment files: see `names_segments`) opens as one
+OpenedModel too, so that everything that runs one model runs it: interpreter is a
+`runtime.segmented.ChainedInterpreter` running the segments one after the other; model the last segment's
+(its outputs are the whole model's, and every segment carries the whole model's metadata); path the segment
+files that run, joined by ", "; device the segments' devices joined by commas ("usb:0,usb:1"); requested_path
+the folder or the files as given (joined by ", "); segments the `runtime.segmented.OpenedSegments`, whose
+interpreters `runtime.pipeline.Runner` pipelines over a stream of images."""
 
 
 def cpu_twin_path(model):
@@ -42,8 +52,34 @@ def print_notice(message):
     print(f"edgekit: {message}", file=sys.stderr)
 
 
+def names_segments(path):
+    """True when `path` (as `open_model` takes it) names a model cut into segments rather than one model file:
+    a folder, or a list of paths that `runtime.segmented.is_segment_set` takes for segments (more than one, or
+    one file named as one segment of several, which cannot run alone); `runtime.segmented.find_segments` then
+    checks that they are all the segments of one model. A single path (not in a list) that is a file is one
+    model, whatever its name: that is how a segment itself is opened."""
+    if not isinstance(path, (list, tuple)):
+        return os.path.isdir(path)
+    from edgekit.runtime import segmented
+
+    return any(os.path.isdir(p) for p in path) or segmented.is_segment_set(model_paths(path))
+
+
+def model_paths(path):
+    """`path` as a list of paths (one file, a folder, or a list of them)."""
+    return [os.fspath(p) for p in path] if isinstance(path, (list, tuple)) else [os.fspath(path)]
+
+
 def open_model(path, device="auto", num_threads=None, backend=None, notice=print_notice):
-    """Read `path`, pick where it runs, and return an allocated interpreter as an `OpenedModel`."""
+    """Read `path`, pick where it runs, and return an allocated interpreter as an `OpenedModel`.
+
+    `path` may also be a list holding one model file, or a model cut into segments (`edgekit segment`,
+    `edgekit compile --segments`): their folder, or a list of its segment files in order (`names_segments`, and
+    `open_segment_set`)."""
+    if names_segments(path):
+        return open_segment_set(path, device, num_threads, notice, backend)
+    if isinstance(path, (list, tuple)):
+        (path,) = path
     target = edgetpu.parse_device(device)
     model = read_model(path)
     backend = select_backend(backend)
@@ -83,6 +119,26 @@ def _open_twin(model, backend, num_threads, why, notice, requested):
     notice(f"{model.path} needs an Edge TPU ({why}); running its CPU twin {twin} instead")
     twin_model = read_model(twin)
     return OpenedModel(_interpreter(backend, twin, num_threads), twin_model, twin, "cpu", backend, requested)
+
+
+def set_name(paths):
+    """How a model in segments is named in results and messages: its folder, or its files joined by ", "."""
+    return ", ".join(os.fspath(p) for p in paths)
+
+
+def open_segment_set(path, device="auto", num_threads=None, notice=print_notice, backend=None):
+    """Open a model cut into segments (a folder of them, or its segment files in order) as one `OpenedModel`
+    whose interpreter runs them one after the other (see `OpenedModel`). device: as `open_model` takes it, or
+    one device per segment ("usb:0,usb:1"); "auto": as many Edge TPUs as there are compiled segments when found,
+    else the CPU. num_threads: each segment's CPU threads, by default the cores shared out between the segments,
+    which run at once when pipelined. `runtime.segmented` finds, checks and opens the segments, and says in one
+    line what is wrong with a set (a segment missing, segments of different models, fewer devices than
+    segments, a device another process holds)."""
+    from edgekit.runtime import segmented
+
+    paths = model_paths(path)
+    opened = segmented.open_segments(paths, device=device, num_threads=num_threads, notice=notice, backend=backend)
+    return segmented.chained_model(opened, set_name(paths))._replace(segments=opened)
 
 
 @contextlib.contextmanager

@@ -2,7 +2,8 @@
 
 Three stages, so that the interpreter is never idle waiting for a frame to be read or drawn:
 - capture (capture.py): read, convert, and for classifiers resize to the input size;
-- inference: `Runner.run_loaded` on the newest prepared frame;
+- inference: `Runner.run_loaded` on the newest prepared frame (for a model in segments, `Runner.run_pipelined`,
+  each segment on its own device working on its own frame);
 - output (`Outputs`): overlay, recording, browser preview, window, and the per-frame callback.
 Ctrl-C and SIGTERM set a stop flag; the loop then ends the normal way, so the recording is finalised.
 """
@@ -26,7 +27,7 @@ from edgekit.runtime.camera.server import MjpegServer, parse_address
 from edgekit.runtime.camera.frame_sources import parse_source
 from edgekit.runtime.benchmark import latency_stats
 from edgekit.runtime.interpreter import open_model
-from edgekit.runtime.pipeline import Runner
+from edgekit.runtime.pipeline import Runner, pipelined_runner, pipelines
 from edgekit.runtime.tasks import CLASSIFICATION, DEFAULT_THRESHOLD
 
 # Percentiles in the summary cover the most recent frames only, so a run of days keeps a fixed size.
@@ -225,7 +226,8 @@ class CameraSession:
         self.server = None
         if serve:
             host, port = parse_address(serve)
-            self.server = MjpegServer(host, port, title=f"{os.path.basename(model)} on {self.source.text}")
+            title = os.path.basename(str(self.opened.requested_path).rstrip(os.sep))
+            self.server = MjpegServer(host, port, title=f"{title} on {self.source.text}")
         try:
             # Opens the source: "no camera" is reported here, before anything runs.
             self.grabber = FrameGrabber(self.source, make_prepare(self.runner), loop=loop,
@@ -246,7 +248,11 @@ class CameraSession:
         """Run `opened` (an interpreter.OpenedModel taking the same input) from the next frame on, with the
         task, top-k, resize and normalisation of the model it replaces. labels: {id: name} naming its
         classes (None: keep the current ones); threshold: None keeps the current one. Any thread may call
-        it; a later call before the next frame wins."""
+        it; a later call before the next frame wins. A model in segments, which runs pipelined, is not
+        replaced."""
+        if pipelines(self.opened):
+            raise EdgekitError(f"{self.opened.requested_path}: a model in segments runs pipelined and cannot be "
+                               "replaced mid-run; run one model file to replace it")
         now = self.runner.interpreter.get_input_details()[0]
         new = opened.interpreter.get_input_details()[0]
         if (now["shape"].tolist() != new["shape"].tolist() or now["dtype"] != new["dtype"]
@@ -277,15 +283,13 @@ class CameraSession:
                           live=self.source.live)
         meter, latencies, frames = FpsMeter(), collections.deque(maxlen=LATENCY_WINDOW), 0
         start = time.perf_counter()
-        ended, recording = None, None
+        ended, recording, results = None, None, None
         try:
             with _Signals(self.stop) as signals:
                 self.grabber.start()
-                for frame in self.grabber.frames():
-                    if self._replacement is not None:
-                        self.runner = self._replaced_runner() or self.runner
-                        outputs.labels = self.runner.labels
-                    result = self.runner.run_loaded(frame.prepared)
+                results = self._results()
+                for frame, result in results:
+                    outputs.labels = self.runner.labels
                     self.newest = (frame, result)
                     meter.tick()
                     latencies.append(result.latency_ms)
@@ -298,6 +302,8 @@ class CameraSession:
                     ended = f"signal {signals.received}"
         finally:
             self.grabber.stop()
+            if results is not None:
+                results.close()     # after stop(): a pipeline's feeder waiting for a frame sees the end
             try:
                 outputs.close()
             finally:
@@ -307,6 +313,20 @@ class CameraSession:
             self.grabber.close()
         elapsed = time.perf_counter() - start
         return self._summary(frames, elapsed, latencies, ended or self.grabber.ended, recording)
+
+    def _results(self):
+        """(frame, pipeline.ImageResult) for each frame the grabber hands over. A model in segments is pipelined:
+        while its last segment works on one frame, the first already works on a newer one (one device each)."""
+        pipe = pipelined_runner(self.opened) if pipelines(self.opened) else None
+        if pipe is not None:
+            yield from self.runner.run_pipelined(pipe, self.grabber.frames(),
+                                                 lambda frame: self.runner.load_decoded(frame.prepared),
+                                                 name=lambda frame: "")
+            return
+        for frame in self.grabber.frames():
+            if self._replacement is not None:
+                self.runner = self._replaced_runner() or self.runner
+            yield frame, self.runner.run_loaded(frame.prepared)
 
     def _summary(self, frames, elapsed, latencies, ended, recording):
         g = self.grabber
