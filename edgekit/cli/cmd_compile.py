@@ -80,6 +80,7 @@ def compile_document(result, ok, message=None):
         "disagreements": {k: [d._asdict() for d in v] for k, v in result.disagreements.items()},
         "learning_heads": {k: dict(h._asdict(), ops=list(h.ops)) for k, h in result.learning_heads.items()},
         "partition": partition_document(result.partition),
+        "streaming": [a._asdict() for a in result.streaming],
     }
 
 
@@ -125,6 +126,10 @@ def format_compile(result):
         for d in found:
             lines.append(f"{path}: {d.op}: check predicted {d.predicted_cpu} on the CPU, the compiler left "
                          f"{d.compiler_cpu}")
+    for advice in result.streaming:
+        lines += ["", f"{advice.model}: {format_bytes(advice.streamed)} of parameters stream off chip on every "
+                      f"inference, which is much slower than the on-chip cache; spread them over {advice.segments} "
+                      f"Edge TPUs: {advice.command}"]
     if result.partition is not None:
         lines += partition_lines(result.partition)
     lines += ["", "written: " + ", ".join(result.outputs)]

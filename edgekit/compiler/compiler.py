@@ -7,6 +7,7 @@ move the finished files into place, so a failed or interrupted compile leaves no
 
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -24,11 +25,15 @@ until the segments' latencies on the attached Edge TPUs even out: compiler/parti
 DEFAULT_OPTIONS = Options(out_dir=".", min_runtime=None, segments=None, search_delegate=False, step=None,
                           intermediate=(), timeout=180, multiple_subgraphs=False, partition="params")
 CompileResult = namedtuple("CompileResult", "command returncode report outputs predictions disagreements "
-                                            "stdout learning_heads partition", defaults=(None,))
+                                            "stdout learning_heads partition streaming", defaults=(None, ()))
 """learning_heads: {model path: check.LearningHead} for the models whose on-device learning head this compile
 kept on the CPU by itself (their tensors added to --intermediate_tensors); {} for others. partition: with
 --partition profile, a `partition.ProfiledPartition` (and `command` the list of the segments' compile commands);
-None otherwise."""
+None otherwise. streaming: a `StreamingAdvice` for each compiled model whose parameters do not all fit the
+Edge TPU's cache."""
+StreamingAdvice = namedtuple("StreamingAdvice", "model streamed segments command")
+"""A compiled model whose parameters stream over USB/PCIe on every inference: the input model, the bytes
+streamed, how many segments to try next (one more than this compile made) and the command that makes them."""
 
 GET_IT = ("install Coral's `edgetpu-compiler` package (x86-64 Linux: add https://packages.cloud.google.com/apt "
           "'coral-edgetpu-stable' to apt, then `sudo apt-get install edgetpu-compiler`), or run it in an "
@@ -193,7 +198,21 @@ def compile_models(models, options=DEFAULT_OPTIONS, environ=None):
     models = [m._replace(output_model=str(out / Path(m.output_model).name)) if m.output_model else m
               for m in parsed.models]
     return result._replace(outputs=[str(p) for p in outputs if p.suffix == ".tflite"],
-                           report=parsed._replace(models=models))
+                           report=parsed._replace(models=models), streaming=streaming_advice(models, options))
+
+
+def streaming_advice(reports, options):
+    """A `StreamingAdvice` for each compiled model (compiler_log reports) that streams parameters off chip:
+    the compiler's log is the real measure of what fits, which `check`'s count (parameter bytes only) can
+    only estimate, since compiled parameters and activations take cache space of their own."""
+    streamed = {}
+    for report in reports:
+        if report.off_chip_streamed and report.input_model:
+            # A segmented compile logs each segment; the advice is about the model they came from.
+            streamed[report.input_model] = streamed.get(report.input_model, 0) + report.off_chip_streamed
+    segments = (options.segments or 1) + 1
+    return tuple(StreamingAdvice(model, total, segments, f"edgekit compile {shlex.quote(model)} --segments {segments}")
+                 for model, total in streamed.items())
 
 
 def _move(path, out):

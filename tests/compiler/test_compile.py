@@ -152,3 +152,23 @@ def test_without_compiler_a_too_new_version_shows_the_fatal_prediction(coral, tm
     assert result.exit_code == 3 and len(result.stderr.splitlines()) == 1
     assert "the compiler would fail: op 0 CONV_2D is version 6" in result.stdout
     assert "Didn't find op for builtin opcode 'CONV_2D' version '6'" in result.stdout
+
+
+def test_parameters_streamed_off_chip_get_the_segments_advice(coral, tmp_path):
+    """The compiler's log is the real measure of what fits the cache: when it streams parameters, compile
+    says how many segments to try next and the command."""
+    model = str(coral("mobilenet_v2_1.0_224_quant.tflite"))
+    result = run(["compile", model, "-o", str(tmp_path), "--json"], EDGETPU_STANDIN_ROWS=ROWS,
+                 EDGETPU_STANDIN_STREAMED="1.50MiB")
+    assert result.exit_code == 0, result.stderr
+    (advice,) = json.loads(result.stdout)["streaming"]
+    assert advice["streamed"] == 1.5 * 1024 * 1024 and advice["segments"] == 2
+    assert advice["command"] == f"edgekit compile {advice['model']} --segments 2"
+    text = run(["compile", model, "-o", str(tmp_path / "again"), "--segments", "2"], EDGETPU_STANDIN_ROWS=ROWS,
+               EDGETPU_STANDIN_STREAMED="512.00KiB")
+    assert text.exit_code == 0, text.stderr
+    assert ("512.00KiB of parameters stream off chip on every inference, which is much slower than the on-chip "
+            "cache; spread them over 3 Edge TPUs: edgekit compile ") in text.stdout
+    assert text.stdout.count("--segments 3") == 1
+    quiet = run(["compile", model, "-o", str(tmp_path / "fits"), "--json"], EDGETPU_STANDIN_ROWS=ROWS)
+    assert json.loads(quiet.stdout)["streaming"] == []
