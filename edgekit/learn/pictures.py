@@ -23,7 +23,7 @@ from edgekit.progress import Progress
 from edgekit.runtime.interpreter import cpu_twin_path, open_model, print_notice
 from edgekit.runtime.pipeline import Runner
 from edgekit.runtime.tasks import CLASSIFICATION
-from edgekit.tflite.metadata import embed_metadata, read_edgekit_metadata
+from edgekit.tflite.metadata import embed_metadata, read_edgekit_metadata, retasked
 from edgekit.tflite.model import read_model
 
 # A held-out share for backprop's validation accuracy, and the seed of that split and of SGD.
@@ -86,16 +86,21 @@ def _check_out(model, out):
 
 
 class _Extractor:
-    """An embedding extractor opened like any model (an Edge TPU or the CPU), from its bytes."""
+    """An embedding extractor opened like any model (an Edge TPU or the CPU): the file at `path`, or, given
+    `extractor_bytes` (an extractor cut from a model in memory), those bytes written as `path`'s name in a
+    scratch folder, with `twin_bytes` beside them as its CPU twin."""
 
-    def __init__(self, name, extractor_bytes, twin_bytes=None, device="auto", threads=None, notice=print_notice):
-        self._scratch = tempfile.TemporaryDirectory(prefix="edgekit-learn-")
-        path = os.path.join(self._scratch.name, os.path.basename(name))
-        write_atomic(path, extractor_bytes)
-        if twin_bytes is not None:
-            # Beside the compiled extractor under the twin's name, so that open_model falls back to it.
-            write_atomic(cpu_twin_path(read_model(path)), twin_bytes)
-        opened = open_model(path, device=device, num_threads=threads, notice=notice)
+    def __init__(self, path, extractor_bytes=None, twin_bytes=None, device="auto", threads=None,
+                 notice=print_notice):
+        self._scratch = None
+        if extractor_bytes is not None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="edgekit-learn-")
+            path = os.path.join(self._scratch.name, os.path.basename(os.fspath(path)))
+            write_atomic(path, extractor_bytes)
+            if twin_bytes is not None:
+                # Beside the compiled extractor under the twin's name, so that open_model falls back to it.
+                write_atomic(cpu_twin_path(read_model(path)), twin_bytes)
+        opened = open_model(os.fspath(path), device=device, num_threads=threads, notice=notice)
         self.runner = Runner(opened, task=CLASSIFICATION, top_k=1)
         self.device = opened.device
 
@@ -109,7 +114,8 @@ class _Extractor:
         return np.stack(rows)
 
     def close(self):
-        self._scratch.cleanup()
+        if self._scratch is not None:
+            self._scratch.cleanup()
 
 
 def _engines(model, keep_classes):
@@ -142,7 +148,7 @@ def imprint_folder(model, data, out, keep_classes=False, device="auto", threads=
     twin_out = _twin_name(out) if twin_engine else None
     if twin_out is None:
         twin_engine = None
-    extractor = _Extractor(os.path.basename(os.fspath(model)), engine.serialize_extractor_model(),
+    extractor = _Extractor(model, engine.serialize_extractor_model(),
                            twin_engine.serialize_extractor_model() if twin_engine else None, device, threads, notice)
     try:
         start = time.perf_counter()
@@ -198,12 +204,8 @@ def backprop_folder(extractor, data, out, epochs=EPOCHS, learning_rate=LEARNING_
         raise EdgekitError(f"{data}: only one class ({classes[0].label}); backprop needs at least two classes, "
                            "one sub-folder each")
     opened_from = os.fspath(extractor)
-    with open(opened_from, "rb") as f:
-        model_bytes = f.read()
-    parsed = read_model(opened_from)
-    twin = cpu_twin_path(parsed) if parsed.is_edgetpu_compiled else None
-    twin_bytes = open(twin, "rb").read() if twin and os.path.isfile(twin) else None
-    runner = _Extractor(os.path.basename(opened_from), model_bytes, twin_bytes, device, threads, notice)
+    # Opened where it lies: open_model finds a compiled extractor's CPU twin beside it by itself.
+    runner = _Extractor(opened_from, device=device, threads=threads, notice=notice)
     try:
         start = time.perf_counter()
         features = np.concatenate([runner.embeddings(c.paths, c.label) for c in classes])
@@ -221,10 +223,8 @@ def backprop_folder(extractor, data, out, epochs=EPOCHS, learning_rate=LEARNING_
     model.train_with_sgd(data_sets, iterations, learning_rate, batch_size=batch_size, print_every=0)
     train_s = time.perf_counter() - start
     written = model.serialize_model(opened_from)
-    recorded = read_edgekit_metadata(parsed)
-    metadata = {k: v for k, v in recorded.items() if k not in ("labels", "task")}
-    write_atomic(out, embed_metadata(written, {**metadata, "task": CLASSIFICATION,
-                                               "labels": [c.label for c in classes]}))
+    metadata = retasked(read_edgekit_metadata(read_model(opened_from)), CLASSIFICATION, [c.label for c in classes])
+    write_atomic(out, embed_metadata(written, metadata))
     return Backprop(opened_from, os.fspath(out),
                     [LearnedClass(i, c.label, len(c.paths), True) for i, c in enumerate(classes)], len(labels),
                     runner.device, round(extract_s, 3), round(train_s, 3), iterations,

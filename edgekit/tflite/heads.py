@@ -15,7 +15,7 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.tflite.graph_edit import GraphEditor
-from edgekit.tflite.metadata import store_metadata, stored_metadata
+from edgekit.tflite.metadata import retasked, store_metadata, stored_metadata
 
 # The cosine similarities are multiplied by this before the softmax. With unit vectors, logits span
 # [-scale, scale]: a test picture whose cosine to its class beats the runner-up's by 0.2 then scores
@@ -200,8 +200,7 @@ def _now_a_classifier(editor):
     any) dropped, the input's size and normalisation kept. Nothing is added to a model without metadata."""
     metadata = stored_metadata(editor.model)
     if metadata:
-        kept = {k: v for k, v in metadata.items() if k not in ("task", "labels")}
-        store_metadata(editor.model, {**kept, "task": "classification"})
+        store_metadata(editor.model, retasked(metadata, "classification"))
 
 
 def add_imprinting_head(model_bytes, weights, scale=DEFAULT_IMPRINTING_SCALE, name="model"):

@@ -69,6 +69,14 @@ def metadata_document(task, input_size, mean, std, resize, labels=None, source=N
     return {k: values[k] for k in FIELDS if values.get(k) is not None}
 
 
+def retasked(metadata, task, labels=None):
+    """`metadata` for a model made from this one that does another `task` on the same input (an extractor cut
+    from a classifier, a classifier head on an extractor): the input's size and normalisation kept, the old
+    task and labels replaced (labels left out when None)."""
+    kept = {k: v for k, v in metadata.items() if k not in ("task", "labels")}
+    return {**kept, "task": task, **({"labels": list(labels)} if labels is not None else {})}
+
+
 def embed_metadata(model_bytes, metadata):
     """Model bytes with `metadata` stored as the entry "edgekit" (replacing an older one). Plain TFLite
     interpreters ignore metadata entries they do not know, so the model stays a normal model."""

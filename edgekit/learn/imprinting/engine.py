@@ -23,7 +23,7 @@ import numpy as np
 from edgekit.errors import EdgekitError
 from edgekit.tflite.graph_edit import GraphEditor
 from edgekit.tflite.heads import class_weights, extractor_of, read_imprinting_head, set_class_weights, unit_rows
-from edgekit.tflite.metadata import store_metadata, stored_metadata
+from edgekit.tflite.metadata import retasked, store_metadata, stored_metadata
 
 
 def parse_trained_classes(description):
@@ -110,8 +110,7 @@ class ImprintingEngine:
         if self._extractor is None:
             editor = extractor_of(GraphEditor.from_bytes(self._bytes), self._head)
             if self._metadata:
-                metadata = {k: v for k, v in self._metadata.items() if k not in ("labels", "task")}
-                store_metadata(editor.model, {**metadata, "task": "embedding"})
+                store_metadata(editor.model, retasked(self._metadata, "embedding"))
             self._extractor = editor.to_bytes()
         return self._extractor
 
