@@ -16,41 +16,22 @@ and histograms. No edgetpu_compiler runs. Tests are skipped when Keras or the zo
 missing.
 """
 
-import shutil
 
 import pytest
-from testdata import CORAL
+from photos import CORAL_PHOTOS, PHOTOS, write_photos
 
 MODEL = "efficientnet-lite0"
 INPUT_SIZE = 224
 EMBEDDING_DIM = 1280
 IMAGENET_CLASSES = 1000
-# scikit-image's photos, and Coral's test pictures where the shared test data has them.
-PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "coins", "hubble_deep_field", "retina")
-CORAL_PHOTOS = ("cat.bmp", "parrot.jpg", "grace_hopper.bmp")
-
 _CONVERTED = {}     # (session base folder, learning output) -> ConversionResult
-
-
-def write_photos(folder):
-    """The calibration photos in `folder`; returns it."""
-    from PIL import Image
-    from skimage import data
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in PHOTOS:
-        Image.fromarray(getattr(data, name)()).save(folder / f"{name}.png")
-    for name in CORAL_PHOTOS:
-        if (CORAL / name).exists():
-            shutil.copy(CORAL / name, folder / name)
-    return folder
 
 
 def _session_folder(tmp_path_factory):
     """One folder per session for the photos, the calibration cache and the models."""
     root = tmp_path_factory.getbasetemp() / "learn_models"
     if not (root / "photos").is_dir():
-        write_photos(root / "photos")
+        write_photos(root / "photos", PHOTOS, CORAL_PHOTOS)
     return root
 
 

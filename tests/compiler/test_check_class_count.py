@@ -15,6 +15,7 @@ import pytest
 from cli_runner import edgekit
 from detection_model import DEFAULT_OPTIONS
 from flatbuffers import flexbuffers
+from photos import write_photos
 
 from edgekit.compiler import check, rules
 from edgekit.errors import EdgekitError
@@ -303,13 +304,7 @@ def tiny_detector(classes):
 
 @pytest.fixture(scope="module")
 def pictures(tmp_path_factory):
-    from PIL import Image
-    from skimage import data
-
-    folder = tmp_path_factory.mktemp("pictures")
-    for name in ("astronaut", "coffee", "chelsea"):
-        Image.fromarray(getattr(data, name)()).save(folder / f"{name}.png")
-    return folder
+    return write_photos(tmp_path_factory.mktemp("pictures"), ("astronaut", "coffee", "chelsea"))
 
 
 @pytest.mark.parametrize("extra", [0, 1])

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_runner import edgekit
+from photos import write_photos
 from testdata import CORAL, coral_file
 
 from edgekit.compiler import compiler, partition
@@ -181,13 +182,7 @@ def test_lstm_state_stays_in_its_segment(coral):
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
-    from PIL import Image
-    from skimage import data
-
-    folder = tmp_path_factory.mktemp("segment_photos")
-    for name in ("astronaut", "coffee", "chelsea", "rocket"):
-        Image.fromarray(getattr(data, name)()).save(folder / f"{name}.png")
-    return folder
+    return write_photos(tmp_path_factory.mktemp("segment_photos"), ("astronaut", "coffee", "chelsea", "rocket"))
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@
 import numpy as np
 import pytest
 from cli_runner import run_json
+from photos import write_photos
 
 from edgekit.tflite.metadata import read_edgekit_metadata
 from edgekit.tflite.model import read_model
@@ -33,13 +34,7 @@ def small_detector():
 
 @pytest.fixture(scope="module")
 def pictures(tmp_path_factory):
-    from PIL import Image
-    from skimage import data
-
-    folder = tmp_path_factory.mktemp("det_pictures")
-    for name in ("astronaut", "coffee", "chelsea", "rocket"):
-        Image.fromarray(getattr(data, name)()).save(folder / f"{name}.png")
-    return folder
+    return write_photos(tmp_path_factory.mktemp("det_pictures"), ("astronaut", "coffee", "chelsea", "rocket"))
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,11 @@ compiler and `edgekit run` will see the result."""
 
 import json
 import os
-import shutil
 
 import numpy as np
 import pytest
 from cli_runner import run_json
-from testdata import CORAL
+from photos import CORAL_PHOTOS, PHOTOS, write_photos
 
 from edgekit.compiler import rules
 from edgekit.tflite.metadata import read_edgekit_metadata
@@ -17,21 +16,10 @@ from edgekit.tflite.model import read_model
 keras = pytest.importorskip("keras")
 
 SIZE = 96
-PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "coins", "hubble_deep_field", "retina")
-CORAL_PHOTOS = ("cat.bmp", "parrot.jpg", "grace_hopper.bmp")
-
-
-def write_photos(folder):
+def photo_folder(folder):
     """Real photos in two subfolders (so sampling has strata) and one junk file (skipped, counted)."""
-    from PIL import Image
-    from skimage import data
-
-    for k, name in enumerate(PHOTOS):
-        os.makedirs(folder / "ab"[k % 2], exist_ok=True)
-        Image.fromarray(getattr(data, name)()).save(folder / "ab"[k % 2] / f"{name}.png")
-    for name in CORAL_PHOTOS:
-        if (CORAL / name).exists():
-            shutil.copy(CORAL / name, folder / "a" / name)
+    write_photos(folder / "a", PHOTOS[0::2], CORAL_PHOTOS)
+    write_photos(folder / "b", PHOTOS[1::2])
     (folder / "b" / "junk.jpg").write_text("not a picture")
     return folder
 
@@ -51,7 +39,7 @@ def small_classifier(classes=6, activation="relu6", seed=0):
 
 @pytest.fixture(scope="session")
 def photos(tmp_path_factory):
-    return write_photos(tmp_path_factory.mktemp("photos"))
+    return photo_folder(tmp_path_factory.mktemp("photos"))
 
 
 @pytest.fixture(scope="session")
